@@ -1,0 +1,184 @@
+"""Dataset readers that hand training whole in-memory tensors, never per-image Python."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+CLASS_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}
+
+
+class DatasetError(ValueError):
+    """A dataset path that is missing or malformed, with what was expected."""
+
+
+def default_root(dataset: str) -> Path:
+    """Where the offline copies live: ../shared/data next to the repo, or Debian's Fashion-MNIST."""
+    here = Path(__file__).resolve().parent.parent
+    if dataset == "mnist":
+        return here.parent / "shared" / "data" / "mnist"
+    if dataset == "fashion-mnist":
+        return FASHION_DEBIAN
+    if dataset == "horse2zebra":
+        return here.parent / "shared" / "data" / "horse2zebra"
+    raise DatasetError(f"no default location for dataset '{dataset}'; pass --data-root")
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (gzip or raw) into a numpy array, checking the header against the size."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"IDX file not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(f"{path} is not an IDX file (bad magic)")
+    dtype_code, ndim = raw[2], raw[3]
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if dtype_code not in dtypes:
+        raise DatasetError(f"{path}: unknown IDX element type 0x{dtype_code:02x}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    data = np.frombuffer(raw, dtype=dtypes[dtype_code], offset=header)
+    if data.size != int(np.prod(dims)):
+        raise DatasetError(f"{path}: header says {dims} but the file holds {data.size} values")
+    return data.reshape(dims)
+
+
+def _idx_file(root: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx")):
+        if (root / name).is_file():
+            return root / name
+    raise DatasetError(f"{root} has no {stem}(.gz); expected the standard IDX files of MNIST / Fashion-MNIST")
+
+
+def load_idx_dataset(root: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """(images uint8 N×1×28×28, labels int64) from an MNIST-style IDX folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images = read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DatasetError(f"{root}: images {images.shape} and labels {labels.shape} do not match")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def _torchvision_fallback(dataset: str, root: Path, split: str):
+    """torchvision's own folder layout (root/MNIST/raw/...) when a user downloaded it that way."""
+    for sub in ("MNIST/raw", "FashionMNIST/raw"):
+        if (root / sub).is_dir():
+            return load_idx_dataset(root / sub, split)
+    return None
+
+
+def to_model_range(images_uint8: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
+    """uint8 NCHW -> float [-1,1], resized (bilinear, antialiased) once for the whole set."""
+    x = images_uint8.float().div_(127.5).sub_(1.0)
+    if image_size is not None and x.shape[-1] != image_size:
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp_(-1, 1)
+
+
+def load_labelled(dataset: str, root: str | os.PathLike | None = None, split: str = "train", image_size: int | None = None):
+    """MNIST or Fashion-MNIST as (float images in [-1,1], labels)."""
+    if dataset not in ("mnist", "fashion-mnist"):
+        raise DatasetError(f"'{dataset}' is not a labelled IDX dataset (mnist, fashion-mnist)")
+    root = Path(root) if root else default_root(dataset)
+    if not root.exists():
+        hint = "apt-get install dataset-fashion-mnist" if dataset == "fashion-mnist" else "point --data-root at the IDX files"
+        raise DatasetError(f"{dataset} not found at {root} ({hint})")
+    try:
+        images, labels = load_idx_dataset(root, split)
+    except DatasetError:
+        found = _torchvision_fallback(dataset, root, split)
+        if found is None:
+            raise
+        images, labels = found
+    return to_model_range(images, image_size), labels
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DatasetError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("GANSTUDIO_CACHE", Path.home() / ".cache" / "ganstudio"))
+
+
+def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | None = None, cache: bool = True) -> torch.Tensor:
+    """Every image of a folder as one uint8 N×3×S×S tensor, decoded once and cached at that size.
+
+    Grayscale and palette images are converted to RGB; the cache key covers the file list,
+    sizes and mtimes, so changing the folder rebuilds it.
+    """
+    files = list_images(folder)[:limit]
+    key_src = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files) + f"|{image_size}"
+    key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
+    cache_file = _cache_dir() / f"folder-{key}.npy"
+    if cache and cache_file.is_file():
+        return torch.from_numpy(np.load(cache_file))
+    out = np.empty((len(files), 3, image_size, image_size), dtype=np.uint8)
+    for i, path in enumerate(files):
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB").resize((image_size, image_size), Image.BICUBIC)
+                out[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+        except OSError as exc:
+            raise DatasetError(f"cannot decode {path}: {exc}") from exc
+    if cache:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npy")
+        np.save(tmp, out)
+        os.replace(tmp, cache_file)
+    return torch.from_numpy(out)
+
+
+def load_unpaired(root: str | os.PathLike, image_size: int, split: str = "train", limit: int | None = None):
+    """(A, B) uint8 tensors from a CycleGAN folder with trainA/trainB/testA/testB."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"unpaired dataset folder not found: {root}")
+    missing = [d for d in (f"{split}A", f"{split}B") if not (root / d).is_dir()]
+    if missing:
+        raise DatasetError(f"{root} lacks {', '.join(missing)}; an unpaired set needs trainA, trainB, testA, testB")
+    return (
+        load_image_folder(root / f"{split}A", image_size, limit),
+        load_image_folder(root / f"{split}B", image_size, limit),
+    )
+
+
+def subset_per_class(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `per_class` examples of each class, chosen reproducibly (SGAN's 100 labels)."""
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(labels).tolist():
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) < per_class:
+            raise DatasetError(f"class {c} has only {len(idx)} examples; {per_class} were asked for")
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+    return torch.cat(picks)

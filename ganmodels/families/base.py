@@ -1,0 +1,204 @@
+"""What every model family provides, and the pieces their training steps share."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..latent import one_hot
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class BatchSource:
+    """Shuffled minibatches over an in-memory tensor, resumable to the exact next batch."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        if size <= 0:
+            raise ValueError("a batch source needs at least one example")
+        self.size, self.batch_size = size, min(batch_size, size)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(size, generator=self.gen)
+        self.cursor, self.epoch = 0, 0
+
+    def next_indices(self) -> torch.Tensor:
+        if self.cursor + self.batch_size > self.size:
+            self.perm = torch.randperm(self.size, generator=self.gen)
+            self.cursor, self.epoch = 0, self.epoch + 1
+        idx = self.perm[self.cursor : self.cursor + self.batch_size]
+        self.cursor += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict:
+        return {"perm": self.perm, "cursor": self.cursor, "epoch": self.epoch, "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm, self.cursor, self.epoch = state["perm"], int(state["cursor"]), int(state["epoch"])
+        self.gen.set_state(state["gen"])
+
+
+def to_float_images(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 batches are scaled here, on the device, so datasets stay compact in memory."""
+    batch = batch.to(device, non_blocking=True)
+    if batch.dtype == torch.uint8:
+        return batch.float().div_(127.5).sub_(1.0)
+    return batch
+
+
+class GANTrainer:
+    """Holds the networks, optimizers and data cursor of one run; `step()` is one G+D update."""
+
+    def __init__(self, family, G: nn.Module, D: nn.Module, arch: dict, hp: dict, data: dict, device: torch.device, seed: int):
+        self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
+        self.images, self.labels = data["images"], data.get("labels")
+        self.source = BatchSource(len(self.images), hp["batch_size"], seed)
+        self.noise = torch.Generator(device="cpu").manual_seed(seed + 1)
+        betas = (hp["beta1"], hp.get("beta2", 0.999))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=hp["lr"], betas=betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=hp.get("lr_d", hp["lr"]), betas=betas)
+        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+
+    # --- data -----------------------------------------------------------------
+    def real_batch(self):
+        idx = self.source.next_indices()
+        x = to_float_images(self.images[idx], self.device)
+        y = self.labels[idx].to(self.device) if self.labels is not None else None
+        return x, y
+
+    def randn(self, *shape) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.noise).to(self.device)
+
+    def random_labels(self, n: int) -> torch.Tensor:
+        return torch.randint(self.arch["num_classes"], (n,), generator=self.noise).to(self.device)
+
+    # --- state ----------------------------------------------------------------
+    def nets(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def state_dict(self) -> dict:
+        return {
+            "nets": {k: m.state_dict() for k, m in self.nets().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "source": self.source.state_dict(),
+            "noise": self.noise.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in self.nets().items():
+            m.load_state_dict(state["nets"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.source.load_state_dict(state["source"])
+        self.noise.set_state(state["noise"])
+
+    @property
+    def epoch(self) -> float:
+        return self.source.epoch + self.source.cursor / self.source.size
+
+    def step(self) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class StandardGANTrainer(GANTrainer):
+    """Goodfellow's minimax with the non-saturating G loss; labels go to G and D when conditional."""
+
+    conditional = False
+
+    def step(self) -> dict[str, float]:
+        real, y = self.real_batch()
+        n = real.shape[0]
+        y_fake = self.random_labels(n) if self.conditional else None
+        y_real = y if self.conditional else None
+        fake = self.G(self.randn(n, self.arch["z_dim"]), y_fake)
+
+        self.opt_d.zero_grad(set_to_none=True)
+        d_real = bce(self.D(real, y_real), 1.0)
+        d_fake = bce(self.D(fake.detach(), y_fake), 0.0)
+        (d_real + d_fake).backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss = bce(self.D(fake, y_fake), 1.0)
+        g_loss.backward()
+        self.opt_g.step()
+        return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item()}
+
+
+class Family:
+    """A model family: its networks, their defaults, how to sample them and how to train them.
+
+    Subclasses set the class attributes and the builders; the registry maps a card's
+    `family` string to one instance.
+    """
+
+    name = ""
+    title = ""
+    summary = ""
+    conditional = False  # generator takes class labels
+    translator = False  # image-to-image (CycleGAN) instead of latent -> image
+    trainer_cls: type[GANTrainer] = StandardGANTrainer
+
+    def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
+        raise NotImplementedError
+
+    def default_hparams(self) -> dict:
+        return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64}
+
+    def build_generator(self, arch: dict) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(self, arch: dict) -> nn.Module:
+        raise NotImplementedError
+
+    def latent_size(self, arch: dict) -> int:
+        """Width of the vector the generator takes (z plus any codes)."""
+        return arch["z_dim"]
+
+    def snapshot_metrics(self, trainer: GANTrainer, data: dict) -> dict:
+        """Cheap figures worth logging at every snapshot (SGAN: test accuracy)."""
+        return {}
+
+    def companions(self, trainer: GANTrainer, data: dict) -> dict[str, nn.Module]:
+        """Nets besides the generator that the app needs (SGAN: its classifiers)."""
+        return {}
+
+    def make_trainer(self, G, D, arch, hp, data, device, seed) -> GANTrainer:
+        return self.trainer_cls(self, G, D, arch, hp, data, device, seed)
+
+    def fixed_inputs(self, arch: dict, seed: int, data: dict | None = None) -> dict[str, torch.Tensor]:
+        """The inputs of the progress grid: 25 latents, or one row per class for conditional models."""
+        gen = torch.Generator().manual_seed(seed)
+        if self.conditional:
+            k = arch["num_classes"]
+            z = torch.randn(5, arch["z_dim"], generator=gen).repeat(k, 1)
+            return {"z": z, "labels": torch.arange(k).repeat_interleave(5)}
+        return {"z": torch.randn(25, arch["z_dim"], generator=gen)}
+
+    @torch.inference_mode()
+    def render_fixed(self, G: nn.Module, fixed: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, int]:
+        """(images, images per row) for the progress grid."""
+        z = fixed["z"].to(device)
+        labels = fixed.get("labels")
+        out = G(z, labels.to(device) if labels is not None else None)
+        return out, 5
+
+
+def conditioning(labels: torch.Tensor | None, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """One-hot label rows on the device and dtype of `like`; a clear error if labels are missing."""
+    if labels is None:
+        raise ValueError("this generator is class-conditional: pass labels")
+    return one_hot(labels.cpu(), num_classes).to(device=like.device, dtype=like.dtype)

@@ -1,0 +1,29 @@
+"""Conditional GAN (Mirza & Osindero 2014) on DCGAN nets: the label is an input of both G and D."""
+from __future__ import annotations
+
+from .base import Family, StandardGANTrainer
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+
+
+class ConditionalTrainer(StandardGANTrainer):
+    conditional = True
+
+
+class CGANFamily(Family):
+    name = "cgan"
+    title = "Conditional GAN"
+    summary = "Class-conditional DCGAN: pick the class, the latent picks the style."
+    conditional = True
+    trainer_cls = ConditionalTrainer
+
+    def default_arch(self, image_size, channels, num_classes):
+        return {"z_dim": 100, "ngf": 64, "ndf": 64, "num_classes": num_classes, "image_size": image_size, "channels": channels}
+
+    def build_generator(self, arch):
+        return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"], arch["num_classes"])
+
+    def build_discriminator(self, arch):
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], num_classes=arch["num_classes"])
+
+
+FAMILY = CGANFamily()

@@ -1,0 +1,230 @@
+"""CycleGAN (Zhu et al. 2017): ResNet generators with reflect padding and InstanceNorm,
+70x70 PatchGAN discriminators, LSGAN loss, cycle weight 10, a 50-image history buffer.
+
+`ResnetGenerator.model` follows junyanz/pytorch-CycleGAN-and-pix2pix index for index, so
+published `latest_net_G.pth` / `horse2zebra.pth` files load into it.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import BatchSource, Family, GANTrainer, to_float_images
+
+DIRECTIONS = ("a2b", "b2a")
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, n_blocks: int = 9):
+        super().__init__()
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+        for mult in (1, 2):
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1), nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1),
+                       nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class CycleGANGenerators(nn.ModuleDict):
+    """The translators a checkpoint holds: 'a2b', 'b2a' or both (a published file has one)."""
+
+    def translate(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        if direction not in self:
+            raise KeyError(f"this checkpoint has no {direction} generator (it has {', '.join(self.keys())})")
+        return self[direction](x)
+
+
+class PatchDiscriminator(nn.Module):
+    """70x70 PatchGAN: a grid of real/fake logits, one per overlapping 70-px patch."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for i in range(1, n_layers + 1):
+            prev, mult = mult, min(2**i, 8)
+            stride = 2 if i < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1), nn.InstanceNorm2d(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x, labels=None):
+        return self.model(x)
+
+
+class ImagePool:
+    """Shrivastava et al.'s history buffer: D sees a mix of new and up-to-50 older fakes."""
+
+    def __init__(self, size: int, gen: torch.Generator):
+        self.size, self.gen, self.images = size, gen, []
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for img in images.detach():
+            img = img.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(img.clone())
+                out.append(img)
+            elif torch.rand(1, generator=self.gen).item() < 0.5:
+                j = int(torch.randint(self.size, (1,), generator=self.gen))
+                out.append(self.images[j].clone())
+                self.images[j] = img.clone()
+            else:
+                out.append(img)
+        return torch.cat(out)
+
+    def state_dict(self):
+        return {"images": torch.cat(self.images).cpu() if self.images else torch.empty(0)}
+
+    def load_state_dict(self, state, device):
+        self.images = [t.unsqueeze(0).to(device) for t in state["images"]]
+
+
+def lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
+    return F.mse_loss(pred, torch.full_like(pred, target))
+
+
+class CycleGANTrainer(GANTrainer):
+    def __init__(self, family, G, D, arch, hp, data, device, seed):
+        self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
+        self.images_a, self.images_b = data["a"], data["b"]
+        self.source = BatchSource(len(self.images_a), hp["batch_size"], seed)
+        self.source_b = BatchSource(len(self.images_b), hp["batch_size"], seed + 7)
+        self.noise = torch.Generator().manual_seed(seed + 1)
+        betas = (hp["beta1"], hp.get("beta2", 0.999))
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=hp["lr"], betas=betas)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=hp["lr"], betas=betas)
+        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        total, decay_from = hp["total_steps"], hp["total_steps"] * hp.get("decay_start", 0.5)
+        rule = lambda s: 1.0 if s < decay_from else max(0.0, (total - s) / max(1.0, total - decay_from))  # noqa: E731
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_g, self.opt_d)]
+        self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
+
+    def _crop(self, batch: torch.Tensor) -> torch.Tensor:
+        """Random crop to the training size and random horizontal flip, upstream's augmentation."""
+        size = self.arch["image_size"]
+        top = int(torch.randint(batch.shape[2] - size + 1, (1,), generator=self.noise))
+        left = int(torch.randint(batch.shape[3] - size + 1, (1,), generator=self.noise))
+        batch = batch[:, :, top : top + size, left : left + size]
+        if torch.rand(1, generator=self.noise).item() < 0.5:
+            batch = batch.flip(3)
+        return to_float_images(batch, self.device)
+
+    def state_dict(self):
+        return {
+            **super().state_dict(), "source_b": self.source_b.state_dict(),
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "pools": {d: p.state_dict() for d, p in self.pools.items()},
+        }
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.source_b.load_state_dict(state["source_b"])
+        for s, sd in zip(self.schedulers, state["schedulers"]):
+            s.load_state_dict(sd)
+        for d, p in self.pools.items():
+            p.load_state_dict(state["pools"][d], self.device)
+
+    def step(self):
+        hp = self.hp
+        real_a = self._crop(self.images_a[self.source.next_indices()])
+        real_b = self._crop(self.images_b[self.source_b.next_indices()])
+        G, D = self.G, self.D
+
+        for p in D.parameters():
+            p.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
+        gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
+        cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
+        identity = torch.zeros((), device=self.device)
+        if hp["identity_weight"] > 0:
+            identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
+        g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
+        g_total.backward()
+        self.opt_g.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+
+        self.opt_d.zero_grad(set_to_none=True)
+        pooled_b, pooled_a = self.pools["a2b"].query(fake_b), self.pools["b2a"].query(fake_a)
+        d_real = 0.5 * (lsgan(D["b"](real_b), 1.0) + lsgan(D["a"](real_a), 1.0))
+        d_fake = 0.5 * (lsgan(D["b"](pooled_b), 0.0) + lsgan(D["a"](pooled_a), 0.0))
+        (d_real + d_fake).backward()  # upstream halves each D's loss; summed over both Ds
+        self.opt_d.step()
+        for s in self.schedulers:
+            s.step()
+        return {
+            "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_total.item(),
+            "gan_a2b": gan_ab.item(), "gan_b2a": gan_ba.item(), "cycle": cycle.item(), "identity": identity.item(),
+            "lr": self.schedulers[0].get_last_lr()[0],
+        }
+
+
+class CycleGANFamily(Family):
+    name = "cyclegan"
+    title = "CycleGAN"
+    summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
+    translator = True
+    trainer_cls = CycleGANTrainer
+
+    def default_arch(self, image_size, channels, num_classes):
+        return {"ngf": 64, "ndf": 64, "n_blocks": 9 if image_size >= 256 else 6, "image_size": image_size,
+                "channels": channels, "directions": list(DIRECTIONS), "domains": {"a": "A", "b": "B"}}
+
+    def default_hparams(self):
+        return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 1, "cycle_weight": 10.0,
+                "identity_weight": 0.5, "pool_size": 50, "decay_start": 0.5}
+
+    def latent_size(self, arch):
+        return 0
+
+    def build_generator(self, arch):
+        c = arch["channels"]
+        return CycleGANGenerators({d: ResnetGenerator(c, c, arch["ngf"], arch["n_blocks"]) for d in arch.get("directions", DIRECTIONS)})
+
+    def build_discriminator(self, arch):
+        return nn.ModuleDict({k: PatchDiscriminator(arch["channels"], arch["ndf"]) for k in ("a", "b")})
+
+    def fixed_inputs(self, arch, seed, data=None):
+        """Five test images from each domain, center-cropped to the training size."""
+        size = arch["image_size"]
+
+        def pick(images):
+            images = images[:5]
+            top, left = (images.shape[2] - size) // 2, (images.shape[3] - size) // 2
+            return to_float_images(images[:, :, top : top + size, left : left + size], torch.device("cpu"))
+
+        return {"a": pick(data["test_a"]), "b": pick(data["test_b"])}
+
+    @torch.inference_mode()
+    def render_fixed(self, G, fixed, device):
+        """Rows: A, A->B, B, B->A."""
+        a, b = fixed["a"].to(device), fixed["b"].to(device)
+        return torch.cat([a, G["a2b"](a), b, G["b2a"](b)]), len(a)
+
+
+FAMILY = CycleGANFamily()

@@ -1,0 +1,101 @@
+"""DCGAN (Radford et al. 2015): strided (transposed) convolutions, BatchNorm, ReLU/LeakyReLU 0.2, tanh.
+
+The generator's `main` Sequential follows pytorch/examples' layer order exactly, so its
+`netG_epoch_N.pth` files load into it unchanged at 64 px.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Family, StandardGANTrainer, conditioning, init_dcgan_weights
+
+SUPPORTED_SIZES = (28, 32, 64)
+
+
+def spatial_plan(image_size: int) -> tuple[int, int]:
+    """(first feature-map side, number of x2 steps): 28 = 7·2², 32 = 4·2³, 64 = 4·2⁴."""
+    if image_size == 28:
+        return 7, 2
+    if image_size in (32, 64):
+        return 4, {32: 3, 64: 4}[image_size]
+    raise ValueError(f"DCGAN nets support image sizes {SUPPORTED_SIZES}, not {image_size}")
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":  # WGAN-GP critics must not normalise across the batch
+        return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm '{kind}'")
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, ngf: int = 64, num_classes: int = 0):
+        super().__init__()
+        start, ups = spatial_plan(image_size)
+        self.z_dim, self.num_classes = z_dim, num_classes
+        c = ngf * 2 ** (ups - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim + num_classes, c, start, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
+        for _ in range(ups - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        init_dcgan_weights(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.reshape(z.shape[0], -1)
+        if self.num_classes:
+            z = torch.cat([z, conditioning(labels, self.num_classes, z)], dim=1)
+        return self.main(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """Conv feature stack plus a full-size conv head giving one logit per image.
+
+    `num_classes` > 0 makes it a CGAN discriminator: one-hot label planes are
+    concatenated to the image channels.
+    """
+
+    def __init__(self, channels: int = 1, image_size: int = 28, ndf: int = 64, norm: str = "batch", num_classes: int = 0):
+        super().__init__()
+        start, downs = spatial_plan(image_size)
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = ndf
+        for _ in range(downs - 1):
+            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=norm == "none"), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = c * start * start
+        self.head = nn.Conv2d(c, 1, start, 1, 0)
+        init_dcgan_weights(self)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            planes = conditioning(labels, self.num_classes, x)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+            x = torch.cat([x, planes], dim=1)
+        return self.head(self.features(x)).flatten()
+
+
+class DCGANFamily(Family):
+    name = "dcgan"
+    title = "DCGAN"
+    summary = "Deep convolutional GAN (Radford et al. 2015)."
+
+    def default_arch(self, image_size, channels, num_classes):
+        return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
+
+    def build_generator(self, arch):
+        return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"])
+
+    def build_discriminator(self, arch):
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"])
+
+
+FAMILY = DCGANFamily()

@@ -1,0 +1,173 @@
+"""Semi-supervised GAN (Salimans et al. 2016, "Improved Techniques for Training GANs").
+
+D has K class logits l; the unsupervised real/fake output comes from the same logits:
+D(x) = Z/(Z+1) with Z = sum exp(l), so logit D(x) = logsumexp(l). G is trained by
+feature matching. Nets follow the paper's MNIST model (MLPs, Gaussian noise, weight norm).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+from .base import BatchSource, Family, GANTrainer, to_float_images
+
+
+class GaussianNoise(nn.Module):
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x):
+        return x + torch.randn_like(x) * self.std if self.training and self.std > 0 else x
+
+
+class SGANGenerator(nn.Module):
+    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, hidden: int = 500):
+        super().__init__()
+        self.z_dim, self.shape = z_dim, (channels, image_size, image_size)
+        self.main = nn.Sequential(
+            nn.Linear(z_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.Softplus(),
+            nn.Linear(hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.Softplus(),
+            weight_norm(nn.Linear(hidden, channels * image_size * image_size)), nn.Tanh(),
+        )
+
+    def forward(self, z, labels=None):
+        return self.main(z.reshape(z.shape[0], -1)).view(z.shape[0], *self.shape)
+
+
+class SGANDiscriminator(nn.Module):
+    """A K-way classifier whose logsumexp is the real/fake logit."""
+
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, hidden=(1000, 500, 250, 250, 250)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(0.3)]
+        width = channels * image_size * image_size
+        for h in hidden:
+            layers += [weight_norm(nn.Linear(width, h)), nn.ReLU(True), GaussianNoise(0.5)]
+            width = h
+        self.features = nn.Sequential(*layers)
+        self.classifier = weight_norm(nn.Linear(width, num_classes))
+
+    def forward(self, x, labels=None):
+        """Class logits; `real_fake_logit(logits)` gives the unsupervised output."""
+        return self.classifier(self.features(x))
+
+    def features_and_logits(self, x):
+        h = self.features(x)
+        return h, self.classifier(h)
+
+
+def real_fake_logit(class_logits: torch.Tensor) -> torch.Tensor:
+    return torch.logsumexp(class_logits, dim=1)
+
+
+class SGANTrainer(GANTrainer):
+    def __init__(self, family, G, D, arch, hp, data, device, seed):
+        super().__init__(family, G, D, arch, hp, data, device, seed)
+        self.labelled_idx = data["labelled_idx"]
+        self.labelled = BatchSource(len(self.labelled_idx), hp["batch_size"], seed + 2)
+
+    def state_dict(self):
+        return {**super().state_dict(), "labelled": self.labelled.state_dict()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.labelled.load_state_dict(state["labelled"])
+
+    def step(self):
+        real, _ = self.real_batch()
+        n = real.shape[0]
+        pick = self.labelled_idx[self.labelled.next_indices()]
+        x_lab = to_float_images(self.images[pick], self.device)
+        y_lab = self.labels[pick].to(self.device)
+
+        self.opt_d.zero_grad(set_to_none=True)
+        fake = self.G(self.randn(n, self.arch["z_dim"]))
+        sup = F.cross_entropy(self.D(x_lab), y_lab)
+        lse_real = real_fake_logit(self.D(real))
+        lse_fake = real_fake_logit(self.D(fake.detach()))
+        d_real = F.softplus(-lse_real).mean()  # -log D(x)
+        d_fake = F.softplus(lse_fake).mean()  # -log(1 - D(G(z)))
+        d_total = sup + self.hp["unsup_weight"] * (d_real + d_fake)
+        d_total.backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad(set_to_none=True)
+        h_real, _ = self.D.features_and_logits(real)
+        h_fake, _ = self.D.features_and_logits(self.G(self.randn(n, self.arch["z_dim"])))
+        g_loss = F.mse_loss(h_fake.mean(0), h_real.detach().mean(0))  # feature matching
+        g_loss.backward()
+        self.opt_g.step()
+        with torch.no_grad():
+            acc = (self.D(x_lab).argmax(1) == y_lab).float().mean()
+        return {
+            "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": d_total.item(), "g": g_loss.item(),
+            "supervised": sup.item(), "labelled_acc": acc.item(),
+        }
+
+
+@torch.no_grad()
+def classifier_accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, device, batch_size: int = 1000) -> float:
+    """Share of `images` whose argmax class equals the label, with the net in eval mode."""
+    was_training = net.training
+    net.eval()
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        logits = net(to_float_images(images[i : i + batch_size], device))
+        correct += (logits.argmax(1).cpu() == labels[i : i + batch_size]).sum().item()
+    net.train(was_training)
+    return correct / len(images)
+
+
+def train_plain_classifier(
+    images: torch.Tensor, labels: torch.Tensor, arch: dict, steps: int = 2000, batch_size: int = 100, seed: int = 0, device="cpu"
+) -> SGANDiscriminator:
+    """The baseline SGAN is measured against: the same classifier net trained on the labelled images alone."""
+    torch.manual_seed(seed)
+    net = FAMILY.build_discriminator(arch).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    source = BatchSource(len(images), batch_size, seed)
+    net.train()
+    for _ in range(steps):
+        idx = source.next_indices()
+        loss = F.cross_entropy(net(to_float_images(images[idx], device)), labels[idx].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+class SGANFamily(Family):
+    name = "sgan"
+    title = "Semi-supervised GAN"
+    summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
+    trainer_cls = SGANTrainer
+
+    def default_arch(self, image_size, channels, num_classes):
+        return {"z_dim": 100, "g_hidden": 500, "d_hidden": [1000, 500, 250, 250, 250], "num_classes": num_classes,
+                "image_size": image_size, "channels": channels}
+
+    def default_hparams(self):
+        return {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 100, "unsup_weight": 1.0, "labels": 100}
+
+    def snapshot_metrics(self, trainer, data):
+        if "test_images" not in data:
+            return {}
+        return {"test_accuracy": classifier_accuracy(trainer.D, data["test_images"], data["test_labels"], trainer.device)}
+
+    def companions(self, trainer, data):
+        """The trained discriminator is the product; the plain classifier is its yardstick."""
+        idx = data["labelled_idx"]
+        baseline = train_plain_classifier(data["images"][idx], data["labels"][idx], trainer.arch, device=trainer.device)
+        return {"classifier": trainer.D, "baseline": baseline}
+
+    def build_generator(self, arch):
+        return SGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["g_hidden"])
+
+    def build_discriminator(self, arch):
+        return SGANDiscriminator(arch["channels"], arch["image_size"], arch["num_classes"], tuple(arch["d_hidden"]))
+
+
+FAMILY = SGANFamily()

@@ -1,0 +1,358 @@
+"""Train any family from the command line into a resumable run folder.
+
+    python -m ganmodels.train dcgan --dataset mnist --steps 3000
+    python -m ganmodels.train cyclegan --dataset image-folder --data-root ../shared/data/horse2zebra --image-size 128
+    python -m ganmodels.train dcgan --resume runs/dcgan-mnist
+
+A run folder holds the card, the fixed inputs, a grid and generator snapshot every
+--snapshot-every steps, losses.csv (one row per step), status.json for live viewers,
+and state.pt (both nets, optimizers, data cursor, RNG) written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .cards import ModelCard, read_card
+from .checkpoint import save_model_folder, save_weights
+from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
+from .device import pick_device
+from .images import grid
+from .registry import FAMILIES, get_family
+
+STATE_NAME = "state.pt"
+LOSSES_NAME = "losses.csv"
+STATUS_NAME = "status.json"
+FIXED_NAME = "fixed_inputs.safetensors"
+DATASETS = ("mnist", "fashion-mnist", "image-folder")
+
+
+@dataclass
+class TrainConfig:
+    family: str
+    dataset: str = "mnist"
+    data_root: str | None = None
+    steps: int = 2000
+    name: str | None = None
+    runs_dir: str = "runs"
+    image_size: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    snapshot_every: int | None = None
+    log_every: int = 10
+    seed: int = 0
+    device: str | None = None
+    labels: int | None = None  # SGAN: how many labelled images
+    max_images: int | None = None
+    arch_overrides: dict = field(default_factory=dict)
+    hp_overrides: dict = field(default_factory=dict)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def load_training_data(family, dataset: str, data_root: str | None, image_size: int, max_images: int | None, labels: int | None, seed: int) -> dict:
+    """Everything a trainer draws from, as in-memory tensors (see DatasetError for bad paths)."""
+    if family.translator:
+        if dataset != "image-folder":
+            raise DatasetError("CycleGAN trains on an unpaired image folder: use --dataset image-folder --data-root DIR")
+        root = data_root or default_root("horse2zebra")
+        load_size = (int(image_size * 1.125) + 3) // 4 * 4  # upstream: 286 for 256, then random crops
+        a, b = load_unpaired(root, load_size, "train", max_images)
+        try:
+            test_a, test_b = load_unpaired(root, load_size, "test", 16)
+        except DatasetError:
+            test_a, test_b = a[:16], b[:16]
+        return {"a": a, "b": b, "test_a": test_a, "test_b": test_b, "root": str(root)}
+    if dataset == "image-folder":
+        if family.conditional or family.name == "sgan":
+            raise DatasetError(f"{family.name} needs class labels: use --dataset mnist or fashion-mnist")
+        if not data_root:
+            raise DatasetError("--dataset image-folder needs --data-root DIR")
+        return {"images": load_image_folder(data_root, image_size, max_images), "root": data_root}
+    images, y = load_labelled(dataset, data_root, "train", image_size)
+    if max_images:
+        images, y = images[:max_images], y[:max_images]
+    data = {"images": images, "labels": y, "root": str(data_root or default_root(dataset))}
+    if family.name == "sgan":
+        per_class = (labels or 100) // int(y.max() + 1)
+        data["labelled_idx"] = subset_per_class(y, per_class, seed)
+        test_x, test_y = load_labelled(dataset, data_root, "test", image_size)
+        data["test_images"], data["test_labels"] = test_x, test_y
+    return data
+
+
+class Run:
+    """One training run in its folder: start fresh or resume, step, snapshot."""
+
+    def __init__(self, folder: Path, card: ModelCard, trainer, fixed: dict, data: dict, step: int, device):
+        self.folder, self.card, self.trainer, self.fixed, self.data, self.step, self.device = folder, card, trainer, fixed, data, step, device
+        self.family = get_family(card.family)
+        self.losses_path = folder / LOSSES_NAME
+        self.status_path = folder / STATUS_NAME
+
+    # --- construction ---------------------------------------------------------------
+    @classmethod
+    def create(cls, cfg: TrainConfig) -> "Run":
+        if cfg.family not in FAMILIES:
+            raise SystemExit(f"unknown family '{cfg.family}'; choose from {', '.join(FAMILIES)}")
+        if cfg.dataset not in DATASETS:
+            raise SystemExit(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
+        family = FAMILIES[cfg.family]
+        device = pick_device(cfg.device)
+        channels = 3 if (family.translator or cfg.dataset == "image-folder") else 1
+        size = cfg.image_size or (128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
+        data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed)
+        num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
+        arch = {**family.default_arch(size, channels, num_classes), **cfg.arch_overrides}
+        if family.translator and cfg.data_root:
+            arch["domains"] = _domain_names(Path(cfg.data_root))
+        hp = {**family.default_hparams(), **cfg.hp_overrides}
+        if cfg.batch_size:
+            hp["batch_size"] = cfg.batch_size
+        if cfg.lr:
+            hp["lr"] = cfg.lr
+        if cfg.labels is not None:
+            hp["labels"] = cfg.labels
+        hp["total_steps"] = cfg.steps
+        hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // 8)
+        name = cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder = Path(cfg.runs_dir) / name
+        if (folder / STATE_NAME).exists():
+            raise SystemExit(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
+        folder.mkdir(parents=True, exist_ok=True)
+        dataset_info = {"name": cfg.dataset if cfg.dataset != "image-folder" else Path(data["root"]).name, "root": data["root"]}
+        if cfg.dataset in CLASS_NAMES:
+            dataset_info["classes"] = CLASS_NAMES[cfg.dataset]
+        dataset_info["num_images"] = len(data["a"]) + len(data["b"]) if family.translator else len(data["images"])
+        card = ModelCard(
+            id=name, family=cfg.family, arch=arch, dataset=dataset_info, title=f"{family.title} on {dataset_info['name']}",
+            description=family.summary,
+            training={"hparams": hp, "seed": cfg.seed, "steps_done": 0, "total_steps": cfg.steps, "device": str(device),
+                      "seconds": 0.0, "status": "running"},
+        )
+        torch.manual_seed(cfg.seed)
+        G, D = family.build_generator(arch).to(device), family.build_discriminator(arch).to(device)
+        trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
+        fixed = family.fixed_inputs(arch, cfg.seed + 12345, data)
+        save_file({k: v.contiguous() for k, v in fixed.items()}, str(folder / FIXED_NAME))
+        card.save(folder)
+        run = cls(folder, card, trainer, fixed, data, 0, device)
+        with open(run.losses_path, "w", newline=""):
+            pass
+        return run
+
+    @classmethod
+    def resume(cls, folder: str | os.PathLike, device: str | None = None, extra_steps: int | None = None) -> "Run":
+        folder = Path(folder)
+        state_path = folder / STATE_NAME
+        if not state_path.is_file():
+            raise SystemExit(f"{folder} has no {STATE_NAME}: nothing to resume")
+        card = read_card(folder)
+        family = get_family(card.family)
+        dev = pick_device(device)
+        hp = card.training["hparams"]
+        if extra_steps:
+            hp["total_steps"] = card.training["total_steps"] = extra_steps
+        ds = card.dataset
+        dataset = ds["name"] if ds["name"] in ("mnist", "fashion-mnist") else "image-folder"
+        data = load_training_data(family, dataset, ds.get("root"), card.image_size, None, hp.get("labels"), card.training["seed"])
+        G, D = family.build_generator(card.arch).to(dev), family.build_discriminator(card.arch).to(dev)
+        trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
+        state = torch.load(state_path, map_location=dev, weights_only=True)
+        trainer.load_state_dict(state["trainer"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+        fixed = load_file(str(folder / FIXED_NAME))
+        # Anything logged or snapshotted after the state we resume from is replayed, so drop it.
+        card.snapshots = [s for s in card.snapshots if s["step"] <= step]
+        card.training.update(steps_done=step, status="running")
+        run = cls(folder, card, trainer, fixed, data, step, dev)
+        run._truncate_losses(step)
+        return run
+
+    def _truncate_losses(self, step: int) -> None:
+        if not self.losses_path.is_file():
+            return
+        with open(self.losses_path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        tmp = self.losses_path.with_name(LOSSES_NAME + ".tmp")
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
+        os.replace(tmp, self.losses_path)
+
+    # --- snapshots --------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        G = self.trainer.G
+        was_training = G.training
+        G.eval()
+        images, nrow = self.family.render_fixed(G, self.fixed, self.device)
+        G.train(was_training)
+        tag = f"step_{self.step:07d}"
+        grid_rel, weights_rel = f"grids/{tag}.png", f"snapshots/{tag}.safetensors"
+        (self.folder / "grids").mkdir(exist_ok=True)
+        grid(images, nrow=nrow).save(self.folder / grid_rel)
+        save_weights(G, self.folder / weights_rel)
+        save_weights(G, self.folder / self.card.weights)
+        entry = {"step": self.step, "epoch": round(self.trainer.epoch, 3), "grid": grid_rel, "weights": weights_rel,
+                 "metrics": self.family.snapshot_metrics(self.trainer, self.data)}
+        self.card.snapshots = [s for s in self.card.snapshots if s["step"] != self.step] + [entry]
+        self.card.training["steps_done"] = self.step
+        self.card.save(self.folder)
+        _atomic_torch_save({"trainer": self.trainer.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()},
+                           self.folder / STATE_NAME)
+        return entry
+
+    def finish(self) -> None:
+        companions = self.family.companions(self.trainer, self.data)
+        for net in companions.values():
+            net.eval()
+        self.card.training["status"] = "finished"
+        save_model_folder(self.folder, self.card, self.trainer.G, companions)
+        self.write_status({"status": "finished"})
+
+    def write_status(self, extra: dict) -> None:
+        _write_json(self.status_path, {"step": self.step, "total_steps": self.card.training["total_steps"], "pid": os.getpid(),
+                                       "updated": time.time(), **extra})
+
+    # --- the loop ----------------------------------------------------------------------------
+    def train(self, progress: bool = True) -> Path:
+        total = int(self.card.training["total_steps"])
+        every = int(self.card.training["hparams"]["snapshot_every"])
+        log_every = 10
+        per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
+        header = self.losses_path.stat().st_size > 0
+        started, started_step, t_prev = time.time(), self.step, self.card.training.get("seconds", 0.0)
+        buffer: list[dict] = []
+        bar = tqdm(total=total, initial=self.step, desc=self.card.id, unit="step", disable=not progress, dynamic_ncols=True)
+        try:
+            with open(self.losses_path, "a", newline="") as fh:
+                writer = None
+                while self.step < total:
+                    losses = self.trainer.step()
+                    self.step += 1
+                    if not all(map(_finite, losses.values())):
+                        raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
+                    buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **losses})
+                    if writer is None:
+                        writer = csv.DictWriter(fh, fieldnames=list(buffer[0]))
+                        if not header:
+                            writer.writeheader()
+                    if self.step % log_every == 0 or self.step == total or self.step % every == 0:
+                        writer.writerows(buffer)
+                        fh.flush()
+                        buffer.clear()
+                        rate = (self.step - started_step) * per_step / max(1e-9, time.time() - started)
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]} | {"img/s": f"{rate:.0f}"})
+                        self.write_status({"status": "running", "images_per_s": rate, "losses": losses})
+                    bar.update(1)
+                    if self.step % every == 0 or self.step == total:
+                        self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
+                        self.snapshot()
+        except BaseException as exc:
+            self.write_status({"status": "stopped", "error": f"{type(exc).__name__}: {exc}"})
+            raise
+        finally:
+            bar.close()
+        self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
+        self.finish()
+        return self.folder
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+def _domain_names(root: Path) -> dict:
+    """horse2zebra -> {'a': 'horse', 'b': 'zebra'}; otherwise A and B."""
+    stem = root.resolve().name
+    if "2" in stem:
+        a, b = stem.split("2", 1)
+        if a and b:
+            return {"a": a, "b": b}
+    return {"a": "A", "b": "B"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ganmodels.train", description="Train a GAN into runs/<name>.")
+    p.add_argument("family", nargs="?", choices=sorted(FAMILIES), help="model family")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+    p.add_argument("--data-root", help="IDX folder (mnist/fashion-mnist) or image folder (trainA/trainB for CycleGAN)")
+    p.add_argument("--steps", type=int, default=2000, help="total generator steps")
+    p.add_argument("--name", help="run folder name under --runs-dir")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--snapshot-every", type=int, help="steps between grids/checkpoints (default: steps/8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cuda, mps or cpu (default: best available, or $GANSTUDIO_DEVICE)")
+    p.add_argument("--labels", type=int, help="SGAN: number of labelled images (default 100)")
+    p.add_argument("--max-images", type=int, help="use only the first N training images")
+    p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override, e.g. ngf=32 n_blocks=6")
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override, e.g. n_critic=5")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    return p
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"override '{pair}' must look like KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.resume:
+            run = Run.resume(args.resume, args.device, args.steps if "--steps" in (argv or sys.argv) else None)
+        else:
+            if not args.family:
+                raise SystemExit("name a family (or --resume RUN_DIR)")
+            cfg = TrainConfig(
+                family=args.family, dataset=args.dataset, data_root=args.data_root, steps=args.steps, name=args.name,
+                runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
+                snapshot_every=args.snapshot_every, seed=args.seed, device=args.device, labels=args.labels,
+                max_images=args.max_images, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),
+            )
+            run = Run.create(cfg)
+            run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    folder = run.train(progress=not args.no_progress)
+    print(f"finished: {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

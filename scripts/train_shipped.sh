@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Trains every model shipped in checkpoints/, one after another (2 CPU cores: never two at once).
+# Re-running it resumes an interrupted run and skips finished ones. Then:
+#   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-../shared/data}
+FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
+ONLY=${1:-}
+
+train() {  # id, then ganmodels.train arguments
+  local id=$1; shift
+  [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
+  if grep -q '"status": "finished"' "runs/$id/card.json" 2>/dev/null; then echo "== $id finished"; return 0; fi
+  if [ -f "runs/$id/state.pt" ]; then
+    echo "== resuming $id"; python -m ganmodels.train --resume "runs/$id" --no-progress
+  else
+    echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --no-progress
+  fi
+}
+
+train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
+train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --steps 6000 --snapshot-every 1000
+train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
+train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
+train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
+train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 6000 --snapshot-every 1000
+train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 1200 --snapshot-every 200
+train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
+  --arch ngf=32 --arch n_blocks=6 --steps 4000 --snapshot-every 500
