@@ -1,0 +1,183 @@
+"""Offline quality metrics, written into the model card.
+
+    python -m ganmodels.evaluate checkpoints/dcgan-mnist            # final generator
+    python -m ganmodels.evaluate runs/my-run --snapshots            # and every snapshot
+
+No Inception download is possible offline, so features and predictions come from the
+project's own reference classifiers (checkpoints/reference/, see ganmodels.classifier).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg
+from scipy.optimize import linear_sum_assignment
+
+from .cards import read_card
+from .checkpoint import LoadedModel, load_model
+from .classifier import DOMAIN_SIZE, Reference, load_reference
+from .data import load_labelled, load_unpaired
+from .families.sgan import classifier_accuracy
+from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator
+
+EVAL_SEED = 2024
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    a, b = a.double().numpy(), b.double().numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    if not np.isfinite(covmean).all():
+        eps = np.eye(len(s1)) * 1e-6
+        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def coverage(predictions: torch.Tensor, num_classes: int) -> dict:
+    """Predicted-class histogram and its entropy relative to uniform (1.0 = every class equally often)."""
+    hist = torch.bincount(predictions, minlength=num_classes).double()
+    p = hist / hist.sum()
+    entropy = float(-(p[p > 0] * p[p > 0].log()).sum())
+    return {"class_histogram": hist.long().tolist(), "coverage_entropy": round(entropy, 4),
+            "coverage_entropy_ratio": round(entropy / math.log(num_classes), 4)}
+
+
+def code_purity(codes: torch.Tensor, predictions: torch.Tensor, num_codes: int, num_classes: int) -> dict:
+    """Best one-to-one mapping of categorical code to predicted class, and the share it explains."""
+    confusion = torch.zeros(num_codes, num_classes, dtype=torch.long)
+    confusion.index_put_((codes, predictions), torch.ones_like(codes), accumulate=True)
+    rows, cols = linear_sum_assignment(-confusion.numpy())
+    matched = int(confusion.numpy()[rows, cols].sum())
+    return {"code_purity": round(matched / len(codes), 4), "code_to_class": {int(r): int(c) for r, c in zip(rows, cols)},
+            "code_confusion": confusion.tolist()}
+
+
+class RealStats:
+    """Reference features of the real test and train sets, computed once per dataset."""
+
+    _cache: dict = {}
+
+    @classmethod
+    def get(cls, dataset: str, ref: Reference, n: int, data_root: str | None = None):
+        key = (dataset, n)
+        if key not in cls._cache:
+            test_x, test_y = load_labelled(dataset, data_root, "test")
+            train_x, _ = load_labelled(dataset, data_root, "train")
+            pick = torch.randperm(len(train_x), generator=seeded_generator(EVAL_SEED))[:n]
+            test_f, test_p = ref.features_and_predictions(test_x[:n])
+            train_f, _ = ref.features_and_predictions(train_x[pick])
+            cls._cache[key] = {"test_features": test_f, "floor": frechet_distance(train_f, test_f),
+                               "test_accuracy": (test_p == test_y[:n]).float().mean().item()}
+        return cls._cache[key]
+
+
+def _latent_metrics(model: LoadedModel, n: int, data_root: str | None) -> dict:
+    card = model.card
+    dataset = card.dataset.get("name")
+    ref = load_reference(dataset)
+    num_classes = ref.card["arch"]["num_classes"]
+    stats = RealStats.get(dataset, ref, n, data_root)
+    arch, labels, codes = card.arch, None, None
+    if card.family in ("cgan", "acgan"):
+        labels = torch.arange(n) % arch["num_classes"]
+        latents = sample_latents(EVAL_SEED, n, arch["z_dim"])
+    elif card.family == "infogan":
+        codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(EVAL_SEED + 1))
+        latents = infogan_latent(sample_latents(EVAL_SEED, n, arch["z_dim"]), codes, cont, arch["num_categories"])
+    else:
+        latents = model.latents(EVAL_SEED, n)
+    images = model.generate(latents, labels)
+    feats, preds = ref.features_and_predictions(images)
+    fid = frechet_distance(feats, stats["test_features"])
+    out = {"samples": n, "classifier_fid": round(fid, 4), "classifier_fid_floor": round(stats["floor"], 4),
+           "fid_to_floor": round(fid / stats["floor"], 3), **coverage(preds, num_classes),
+           "output_min": round(float(images.min()), 4), "output_max": round(float(images.max()), 4)}
+    if labels is not None:
+        out["conditional_accuracy"] = round((preds == labels).float().mean().item(), 4)
+    if codes is not None:
+        out.update(code_purity(codes, preds, arch["num_categories"], num_classes))
+    if card.family == "sgan":
+        test_x, test_y = load_labelled(dataset, data_root, "test")
+        for name, key in (("classifier", "test_accuracy"), ("baseline", "baseline_test_accuracy")):
+            if name in model.companions:
+                out[key] = round(classifier_accuracy(model.companions[name], test_x, test_y, model.device), 4)
+        out["labelled_images"] = card.training.get("hparams", {}).get("labels")
+    return out
+
+
+def _translation_metrics(model: LoadedModel, data_root: str | None) -> dict:
+    """Target-domain rate and cycle L1 on the test sets, at the training size and at the photos' own 256 px."""
+    ref = load_reference("horse2zebra")
+    root = data_root or model.card.dataset.get("root")
+    out: dict = {}
+    for size in sorted({model.card.image_size, 256}):
+        test_a, test_b = load_unpaired(root, size, "test")
+        for src, images, direction, target in (("a", test_a, "a2b", 1), ("b", test_b, "b2a", 0)):
+            if direction not in model.generator:
+                continue
+            back = "b2a" if direction == "a2b" else "a2b"
+            x = images.float() / 127.5 - 1
+            translated = torch.cat([model.translate(x[i : i + 8], direction) for i in range(0, len(x), 8)])
+            _, preds = ref.features_and_predictions(F.interpolate(translated, size=DOMAIN_SIZE, mode="bilinear", antialias=True))
+            _, before = ref.features_and_predictions(F.interpolate(x, size=DOMAIN_SIZE, mode="bilinear", antialias=True))
+            out[f"target_rate_{direction}_{size}px"] = round((preds == target).float().mean().item(), 4)
+            out[f"source_rate_before_{direction}_{size}px"] = round((before == 1 - target).float().mean().item(), 4)
+            if back in model.generator:
+                rec = torch.cat([model.translate(translated[i : i + 8], back) for i in range(0, len(x), 8)])
+                out[f"cycle_l1_{direction}_{size}px"] = round((rec - x).abs().mean().item(), 4)
+        out["test_images"] = {"a": len(test_a), "b": len(test_b)}
+    return out
+
+
+def evaluate_model(model: LoadedModel, samples: int = 10000, data_root: str | None = None) -> dict:
+    started = time.time()
+    if model.family.translator:
+        metrics = _translation_metrics(model, data_root)
+    else:
+        metrics = _latent_metrics(model, samples, data_root)
+    metrics["evaluated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    metrics["eval_seconds"] = round(time.time() - started, 1)
+    return metrics
+
+
+def evaluate_path(path: str | Path, samples: int = 10000, snapshots: bool = False, snapshot_samples: int = 2000,
+                  data_root: str | None = None) -> dict:
+    """Evaluate a checkpoint folder and store the results in its card (and per snapshot on request)."""
+    path = Path(path)
+    card = read_card(path)
+    model = load_model(path, device="cpu")
+    card.metrics = {**evaluate_model(model, samples, data_root),
+                    "command": f"python -m ganmodels.evaluate {path}" + (" --snapshots" if snapshots else "")}
+    if snapshots:
+        for snap in card.snapshots:
+            snap_model = load_model(path, device="cpu", weights=snap["weights"])
+            snap["metrics"] = {**snap.get("metrics", {}), **evaluate_model(snap_model, snapshot_samples, data_root)}
+    card.save(path)
+    return card.metrics
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ganmodels.evaluate", description="Measure a checkpoint and write the figures into its card.")
+    p.add_argument("path", help="checkpoint or run folder (with card.json)")
+    p.add_argument("--samples", type=int, default=10000)
+    p.add_argument("--snapshots", action="store_true", help="also evaluate every snapshot (with --snapshot-samples)")
+    p.add_argument("--snapshot-samples", type=int, default=2000)
+    p.add_argument("--data-root", help="dataset location if not the card's")
+    args = p.parse_args(argv)
+    metrics = evaluate_path(args.path, args.samples, args.snapshots, args.snapshot_samples, args.data_root)
+    print(json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

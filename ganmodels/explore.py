@@ -1,0 +1,127 @@
+"""What the latent explorer computes: principal directions, slider offsets, shareable latents."""
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import numpy as np
+import torch
+
+from .checkpoint import LoadedModel
+
+LATENT_FILE_VERSION = 1
+MAX_LATENT_FILE_BYTES = 1_000_000
+
+
+class LatentFileError(ValueError):
+    """A latent file or URL that does not fit the chosen model, with the reason."""
+
+
+@torch.no_grad()
+def _flat_output(model: LoadedModel, z: torch.Tensor, labels) -> torch.Tensor:
+    y = None if labels is None else torch.as_tensor(labels, dtype=torch.long).reshape(-1).to(model.device)
+    return model.generator(z, y).flatten(1)
+
+
+def principal_directions(model: LoadedModel, k: int = 8, probes: int = 8, seed: int = 0, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent directions that change the image most: top eigenvectors of the mean JᵀJ of G.
+
+    Returns (directions k×D, share of image change each explains). Computed on the
+    noise part only, so InfoGAN codes and class labels keep their own controls.
+    """
+    noise_dim = model.card.arch["z_dim"]
+    base = model.latents(seed, probes).to(model.device)
+    gram = torch.zeros(noise_dim, noise_dim, dtype=torch.float64)
+    for z0 in base:
+        def image_of(noise, z0=z0):
+            z = torch.cat([noise, z0[noise_dim:]]).unsqueeze(0)
+            return _flat_output(model, z, labels)[0]
+
+        with torch.enable_grad():
+            jac = torch.autograd.functional.jacobian(image_of, z0[:noise_dim].clone(), vectorize=True)
+        gram += (jac.T @ jac).double().cpu()
+    eigvals, eigvecs = torch.linalg.eigh(gram / probes)
+    order = eigvals.flip(0)
+    k = min(k, noise_dim)
+    return eigvecs.flip(1)[:, :k].T.float(), (order[:k] / order.sum()).float()
+
+
+def apply_offsets(latent: torch.Tensor, offsets: dict[int, float], directions: torch.Tensor | None = None) -> torch.Tensor:
+    """Move a latent (1×D) along slider offsets: raw dimensions, or principal directions when given."""
+    out = latent.clone()
+    noise_dim = directions.shape[1] if directions is not None else out.shape[1]
+    for index, value in offsets.items():
+        if not value:
+            continue
+        if directions is not None:
+            out[:, :noise_dim] += value * directions[int(index)]
+        else:
+            out[:, int(index)] += value
+    return out
+
+
+def encode_latent(model_id: str, latent: torch.Tensor, seed: int | None = None, psi: float | None = None, label: int | None = None) -> bytes:
+    """A small JSON file a user can download and later upload to get the same image back."""
+    payload = {"format": "ganstudio-latent", "version": LATENT_FILE_VERSION, "model": model_id, "seed": seed,
+               "truncation": psi, "label": label, "latent": [round(float(v), 6) for v in latent.reshape(-1)]}
+    return json.dumps(payload).encode()
+
+
+def decode_latent(data: bytes, latent_size: int) -> dict:
+    """Parse an uploaded latent file and check it fits a generator with `latent_size` inputs."""
+    if len(data) > MAX_LATENT_FILE_BYTES:
+        raise LatentFileError("The latent file is too large to be one of ours.")
+    try:
+        payload = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise LatentFileError("This is not a GAN Studio latent file (it is not JSON).") from None
+    if not isinstance(payload, dict) or payload.get("format") != "ganstudio-latent":
+        raise LatentFileError("This JSON file is not a GAN Studio latent file.")
+    values = payload.get("latent")
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
+        raise LatentFileError("The latent file has no list of numbers under 'latent'.")
+    if len(values) != latent_size:
+        raise LatentFileError(
+            f"The latent has {len(values)} numbers but this model takes {latent_size} (it was saved for '{payload.get('model')}')."
+        )
+    tensor = torch.tensor(values, dtype=torch.float32).reshape(1, -1)
+    if not torch.isfinite(tensor).all():
+        raise LatentFileError("The latent file holds non-finite numbers.")
+    return {**payload, "latent": tensor}
+
+
+def offsets_to_query(offsets: dict[int, float]) -> str:
+    """Slider offsets as a compact URL value: '0:1.5,3:-0.75' (zeros left out)."""
+    return ",".join(f"{int(i)}:{round(float(v), 3):g}" for i, v in sorted(offsets.items()) if v)
+
+
+def offsets_from_query(text: str | None, limit: int) -> dict[int, float]:
+    """Parse offsets from a URL, ignoring malformed or out-of-range parts instead of failing."""
+    out: dict[int, float] = {}
+    for part in (text or "").split(","):
+        index, sep, value = part.partition(":")
+        try:
+            i, v = int(index), float(value)
+        except ValueError:
+            continue
+        if sep and 0 <= i < limit and abs(v) <= 10:
+            out[i] = v
+    return out
+
+
+def latent_to_token(latent: torch.Tensor) -> str:
+    """An arbitrary latent squeezed into a URL-safe string (for arithmetic results, not just seeds)."""
+    raw = latent.reshape(-1).to(torch.float16).numpy().tobytes()
+    return base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+def latent_from_token(token: str, latent_size: int) -> torch.Tensor:
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, zlib.error):
+        raise LatentFileError("The latent in this link is damaged.") from None
+    values = np.frombuffer(raw, dtype=np.float16)
+    if values.size != latent_size:
+        raise LatentFileError(f"The link's latent has {values.size} numbers; this model takes {latent_size}.")
+    return torch.from_numpy(values.astype("float32")).reshape(1, -1)

@@ -1,0 +1,115 @@
+"""Training runs as the progress page sees them: listing, loss logs, status, background launches."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cards import CARD_NAME, CardError, ModelCard, read_card
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STALE_SECONDS = 120
+
+
+@dataclass
+class RunInfo:
+    folder: Path
+    card: ModelCard
+    status: str  # running | finished | stopped | shipped
+
+    @property
+    def label(self) -> str:
+        return f"{self.card.id} ({self.status})"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_status(folder: Path, card: ModelCard | None = None) -> str:
+    """'running' only while the writing process lives; a crashed or killed run reads 'stopped'."""
+    status_file = folder / "status.json"
+    card = card or read_card(folder)
+    if not status_file.is_file():
+        return "shipped" if card.training.get("status") != "running" else "stopped"
+    try:
+        status = json.loads(status_file.read_text())
+    except (OSError, json.JSONDecodeError):
+        return "running"  # being rewritten right now
+    if status.get("status") == "running":
+        fresh = time.time() - float(status.get("updated", 0)) < STALE_SECONDS
+        return "running" if _pid_alive(int(status.get("pid", -1))) and fresh else "stopped"
+    return status.get("status", "stopped")
+
+
+def list_runs(*roots: str | os.PathLike) -> list[RunInfo]:
+    """Every folder with a card and at least one snapshot under the given roots, newest first."""
+    found = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if not (folder / CARD_NAME).is_file():
+                continue
+            try:
+                card = read_card(folder)
+            except CardError:
+                continue
+            found.append(RunInfo(folder, card, run_status(folder, card)))
+    return sorted(found, key=lambda r: (r.status != "running", -(r.folder / CARD_NAME).stat().st_mtime))
+
+
+def read_losses(folder: Path, every: int = 1) -> dict[str, list[float]]:
+    """losses.csv as columns; `every` thins long logs for plotting (the last row always kept)."""
+    path = Path(folder) / "losses.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("step")]
+    if every > 1 and rows:
+        rows = rows[::every] + ([rows[-1]] if (len(rows) - 1) % every else [])
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                columns.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                columns.setdefault(key, []).append(float("nan"))
+    return columns
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average, so noisy per-step GAN losses show their trend."""
+    if window <= 1:
+        return list(values)
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def start_training(family: str, dataset: str, steps: int, runs_dir: str | os.PathLike, name: str,
+                   data_root: str | None = None, extra: list[str] | None = None) -> subprocess.Popen:
+    """Launch `python -m ganmodels.train` detached, so it outlives the browser session that started it."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "ganmodels.train", family, "--dataset", dataset, "--steps", str(steps),
+           "--name", name, "--runs-dir", str(runs_dir), "--no-progress"]
+    if data_root:
+        cmd += ["--data-root", str(data_root)]
+    cmd += extra or []
+    log = open(runs_dir / f"{name}.log", "ab")
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,103 @@
+"""What every page shares: where checkpoints live, cached model loading, the sidebar picker."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from ganmodels.cards import CardError, read_card
+from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
+from ganmodels.device import describe_device, pick_device
+from ganmodels.images import png_bytes, upscale
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkpoint_root() -> Path:
+    return Path(os.environ.get("GANSTUDIO_CHECKPOINTS", REPO_ROOT / "checkpoints"))
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("GANSTUDIO_RUNS", REPO_ROOT / "runs"))
+
+
+@st.cache_resource(show_spinner=False)
+def device():
+    return pick_device()
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _load(path: str, weights: str | None, mtime: float) -> LoadedModel:
+    """One copy per (file, snapshot) per process; `mtime` makes a replaced file reload."""
+    return load_model(path, device(), weights)
+
+
+def get_model(path: str | Path, weights: str | None = None) -> LoadedModel | None:
+    """The cached model, or None after showing the user why it could not load."""
+    path = Path(path)
+    try:
+        stamp = (path / "card.json").stat().st_mtime if path.is_dir() else path.stat().st_mtime
+        return _load(str(path), weights, stamp)
+    except (CheckpointError, CardError, OSError) as exc:
+        st.error(f"This checkpoint could not be loaded: {exc}")
+    except Exception as exc:  # a corrupt file can surface as anything; never show a traceback
+        st.error(f"This checkpoint could not be loaded ({type(exc).__name__}: {exc}).")
+    return None
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def model_catalogue(root: str) -> list[dict]:
+    """Shipped and dropped-in checkpoints: id, title, family, path. Unreadable cards are listed as broken."""
+    out = []
+    for path in list_checkpoints(root):
+        entry = {"path": str(path), "id": path.stem if path.is_file() else path.name, "family": "?", "title": path.name, "error": None}
+        if path.is_dir():
+            try:
+                card = read_card(path)
+                entry.update(id=card.id, family=card.family, title=card.title or card.id)
+            except CardError as exc:
+                entry["error"] = str(exc)
+        else:
+            entry["title"] = f"{path.name} (dropped-in file)"
+        out.append(entry)
+    return out
+
+
+def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...] = (), key: str = "model") -> LoadedModel | None:
+    """Sidebar model picker; remembers the choice in session state and the URL (?model=)."""
+    catalogue = [m for m in model_catalogue(str(checkpoint_root()))
+                 if (families is None or m["family"] in families or m["family"] == "?") and m["family"] not in exclude]
+    sidebar_device()
+    if not catalogue:
+        st.warning(f"No suitable checkpoints in {checkpoint_root()}. Train one (see the README) or drop a file there.")
+        return None
+    ids = [m["id"] for m in catalogue]
+    wanted = st.query_params.get(key)
+    if key not in st.session_state or st.session_state[key] not in ids:
+        st.session_state[key] = wanted if wanted in ids else ids[0]
+    choice = st.sidebar.selectbox("Model", ids, key=key, format_func=lambda i: next(m["title"] for m in catalogue if m["id"] == i))
+    st.query_params[key] = choice
+    entry = next(m for m in catalogue if m["id"] == choice)
+    if entry["error"]:
+        st.error(f"This checkpoint's card is broken: {entry['error']}")
+        return None
+    model = get_model(entry["path"])
+    if model is not None and families is not None and model.card.family not in families:
+        st.info(f"'{choice}' is a {model.card.family} model; this page works with {', '.join(families)} models.")
+        return None
+    if model is not None:
+        for note in model.card.assumptions:
+            st.sidebar.caption(f"Assumed: {note}")
+    return model
+
+
+def sidebar_device() -> None:
+    st.sidebar.caption(f"Running on {describe_device(device())}")
+
+
+def show_image(image, caption: str, filename: str, key: str, min_side: int = 256) -> None:
+    """An image, enlarged crisply for small digits, with its own download button."""
+    big = upscale(image, min_side)
+    st.image(big, caption=caption, width="stretch" if big.width > 400 else big.width)
+    st.download_button("Download PNG", png_bytes(image), file_name=filename, mime="image/png", key=key)
