@@ -1,0 +1,114 @@
+"""Shared fixtures: tiny datasets in the real on-disk formats, and tiny checkpoints of every family."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+os.environ.setdefault("GANSTUDIO_DEVICE", "cpu")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SHARED_MNIST = SHARED / "data" / "mnist"
+SHARED_H2Z = SHARED / "data" / "horse2zebra"
+COMPAT = SHARED / "compat"
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Standard IDX (the MNIST format), gzip-compressed."""
+    code = {np.uint8: 0x08}[array.dtype.type]
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.tobytes())
+
+
+def make_idx_dataset(root: Path, n_train: int = 256, n_test: int = 64, classes: int = 10, seed: int = 0) -> Path:
+    """Digit-like blobs: each class a bright bar at its own position, so a classifier can learn it."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % classes).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 4 + 2 * c : 6 + 2 * c, 4:24] = 255
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+def make_unpaired(root: Path, n: int = 6, size: int = 48) -> Path:
+    """trainA/trainB/testA/testB JPEGs; A reddish, B striped, and one grayscale file as in horse2zebra."""
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for domain in ("A", "B"):
+            folder = root / f"{split}{domain}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                arr = (rng.random((size, size, 3)) * 60).astype(np.uint8)
+                if domain == "A":
+                    arr[..., 0] += 150
+                else:
+                    arr[:, ::6] = 255
+                img = Image.fromarray(arr)
+                if i == 0:
+                    img = img.convert("L")
+                img.save(folder / f"{i}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory) -> Path:
+    return make_idx_dataset(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="session")
+def tiny_unpaired(tmp_path_factory) -> Path:
+    return make_unpaired(tmp_path_factory.mktemp("h2z") / "horse2zebra")
+
+
+TINY_ARCH = {
+    "mlp": {"g_hidden": [32, 32], "d_hidden": [32]},
+    "dcgan": {"ngf": 8, "ndf": 8},
+    "cgan": {"ngf": 8, "ndf": 8},
+    "acgan": {"ngf": 8, "ndf": 8},
+    "infogan": {"ngf": 8, "ndf": 8},
+    "wgan_gp": {"ngf": 8, "ndf": 8},
+    "sgan": {"g_hidden": 32, "d_hidden": [32, 16]},
+    "cyclegan": {"ngf": 8, "ndf": 8, "n_blocks": 2},
+}
+
+
+def build_tiny_checkpoints(root: Path) -> Path:
+    """A random-weight checkpoint folder per family, as the app would find them in checkpoints/."""
+    from ganmodels.cards import ModelCard
+    from ganmodels.checkpoint import save_model_folder
+    from ganmodels.data import CLASS_NAMES
+    from ganmodels.registry import FAMILIES
+
+    torch.manual_seed(0)
+    for name, family in FAMILIES.items():
+        size, channels = (32, 3) if family.translator else (28, 1)
+        arch = {**family.default_arch(size, channels, 10), **TINY_ARCH[name]}
+        dataset = {"name": "horse2zebra"} if family.translator else {"name": "mnist", "classes": CLASS_NAMES["mnist"]}
+        card = ModelCard(id=f"tiny-{name}", family=name, arch=arch, dataset=dataset, title=f"Tiny {family.title}",
+                         metrics={"coverage_entropy_ratio": 0.5})
+        if family.translator:
+            arch["domains"] = {"a": "horse", "b": "zebra"}
+        G = family.build_generator(arch).eval()
+        companions = {}
+        if name == "sgan":
+            companions = {"classifier": family.build_discriminator(arch).eval(), "baseline": family.build_discriminator(arch).eval()}
+        save_model_folder(root / card.id, card, G, companions)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    return build_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
