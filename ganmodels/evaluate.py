@@ -23,7 +23,7 @@ from scipy.optimize import linear_sum_assignment
 from .cards import read_card
 from .checkpoint import LoadedModel, load_model
 from .classifier import DOMAIN_SIZE, Reference, load_reference
-from .data import load_labelled, load_unpaired
+from .data import default_root, load_labelled, load_unpaired
 from .families.sgan import classifier_accuracy
 from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator
 
@@ -118,7 +118,7 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None) -> dict:
 def _translation_metrics(model: LoadedModel, data_root: str | None) -> dict:
     """Target-domain rate and cycle L1 on the test sets, at the training size and at the photos' own 256 px."""
     ref = load_reference("horse2zebra")
-    root = data_root or model.card.dataset.get("root")
+    root = data_root or model.card.dataset.get("root") or default_root("horse2zebra")
     out: dict = {}
     for size in sorted({model.card.image_size, 256}):
         test_a, test_b = load_unpaired(root, size, "test")

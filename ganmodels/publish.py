@@ -1,0 +1,77 @@
+"""Turn a finished (or stopped) run into a shipped checkpoint folder under checkpoints/.
+
+    python -m ganmodels.publish runs/dcgan-mnist --keep 6
+
+Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid,
+and `--keep` evenly spaced generator snapshots stored in float16 (the card says so).
+Resumable training state is left behind in the run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from .cards import read_card
+from .checkpoint import read_weights, save_weights
+from .train import FIXED_NAME, LOSSES_NAME
+
+DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def spaced(items: list, keep: int) -> list:
+    """`keep` items spread from first to last, always including both ends."""
+    if keep >= len(items) or keep < 2:
+        return list(items) if keep >= len(items) else items[-1:]
+    step = (len(items) - 1) / (keep - 1)
+    return [items[round(i * step)] for i in range(keep)]
+
+
+def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6) -> Path:
+    run = Path(run)
+    card = read_card(run)
+    model_id = model_id or card.id
+    dest = Path(dest_root) / model_id
+    staging = dest.with_name(dest.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in [card.weights, FIXED_NAME, LOSSES_NAME] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+        if (run / name).is_file():
+            shutil.copy2(run / name, staging / name)
+    for sub in ("grids", "samples"):
+        if (run / sub).is_dir():
+            shutil.copytree(run / sub, staging / sub)
+    kept = spaced(sorted(card.snapshots, key=lambda s: s["step"]), keep)
+    kept_steps = {s["step"] for s in kept}
+    final_step = max(kept_steps) if kept_steps else None
+    for snap in card.snapshots:
+        if snap["step"] == final_step:
+            snap["weights"] = card.weights  # the last snapshot is the shipped generator itself
+        elif snap["step"] in kept_steps:
+            save_weights(read_weights(run / snap["weights"]), staging / snap["weights"], precision="float16")
+        else:
+            snap["weights"] = None  # grid and metrics kept, weights dropped to fit the size budget
+    card.id = model_id
+    card.training["snapshot_precision"] = "float16 (final generator float32)"
+    card.training["status"] = "finished" if card.training.get("steps_done") == card.training.get("total_steps") else "stopped early"
+    card.dataset.pop("root", None)
+    card.save(staging)
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging.rename(dest)
+    return dest
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ganmodels.publish", description="Copy a run into checkpoints/ for the app.")
+    p.add_argument("run")
+    p.add_argument("--id", help="checkpoint id (default: the run's)")
+    p.add_argument("--dest", default=str(DEFAULT_DEST))
+    p.add_argument("--keep", type=int, default=6, help="generator snapshots to keep (evenly spaced, last included)")
+    args = p.parse_args(argv)
+    print(publish(args.run, args.dest, args.id, args.keep))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
