@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import linalg
 from scipy.optimize import linear_sum_assignment
 
 from .cards import read_card
@@ -31,16 +30,19 @@ EVAL_SEED = 2024
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    """Frechet distance between Gaussians fitted to two feature sets (the FID formula).
+
+    Tr sqrt(S1 S2) is taken as the trace of sqrt(S1^1/2 S2 S1^1/2), a symmetric PSD matrix,
+    so dead (constant) ReLU features and singular covariances stay stable.
+    """
     a, b = a.double().numpy(), b.double().numpy()
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = np.linalg.eigvalsh(root1 @ s2 @ root1)
+    trace_covmean = np.sqrt(np.clip(middle, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_covmean)
 
 
 def coverage(predictions: torch.Tensor, num_classes: int) -> dict:
@@ -168,14 +170,15 @@ def evaluate_path(path: str | Path, samples: int = 10000, snapshots: bool = Fals
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganmodels.evaluate", description="Measure a checkpoint and write the figures into its card.")
-    p.add_argument("path", help="checkpoint or run folder (with card.json)")
+    p.add_argument("paths", nargs="+", help="checkpoint or run folders (with card.json); several share the real-data features")
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--snapshots", action="store_true", help="also evaluate every snapshot (with --snapshot-samples)")
     p.add_argument("--snapshot-samples", type=int, default=2000)
     p.add_argument("--data-root", help="dataset location if not the card's")
     args = p.parse_args(argv)
-    metrics = evaluate_path(args.path, args.samples, args.snapshots, args.snapshot_samples, args.data_root)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
+    for path in args.paths:
+        metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root)
+        print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
     return 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains every model shipped in checkpoints/, one after another (2 CPU cores: never two at once).
+# Trains the reference classifiers and every model shipped in checkpoints/, one after another
+# (2 CPU cores: never two at once).
 # Re-running it resumes an interrupted run and skips finished ones. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
 set -euo pipefail
@@ -19,12 +20,21 @@ train() {  # id, then ganmodels.train arguments
   fi
 }
 
+reference() {  # dataset, then ganmodels.classifier arguments
+  [ -n "$ONLY" ] && [ "$ONLY" != "reference-$1" ] && return 0
+  if [ -f "checkpoints/reference/$1/card.json" ]; then echo "== reference $1 exists"; return 0; fi
+  echo "== reference classifier $1"; python -m ganmodels.classifier "$@"
+}
+
+reference mnist --data-root "$SHARED/mnist"
+reference fashion-mnist --data-root "$FASHION" --epochs 2
+reference horse2zebra --data-root "$SHARED/horse2zebra"
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
-train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --steps 6000 --snapshot-every 1000
+train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --steps 5000 --snapshot-every 625
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
-train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 6000 --snapshot-every 1000
-train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 1200 --snapshot-every 200
+train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 5000 --snapshot-every 625
+train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 1000 --snapshot-every 125
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
   --arch ngf=32 --arch n_blocks=6 --steps 4000 --snapshot-every 500
