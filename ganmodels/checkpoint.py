@@ -14,7 +14,7 @@ from torch import nn
 
 from .cards import CARD_NAME, CardError, ModelCard, read_card
 from .device import pick_device
-from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator
+from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator, truncated_normal
 from .registry import UnknownFamilyError, get_family
 
 FOREIGN_SUFFIXES = (".pth", ".pt")
@@ -63,8 +63,8 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 f"{path.name}: refused: it contains pickled Python objects beyond tensors, "
                 "and GAN Studio never runs code from a checkpoint. Save a plain state_dict or safetensors instead."
             ) from exc
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{path.name}: not a readable PyTorch file ({exc})") from exc
+        except Exception as exc:  # corrupt bytes surface as IndexError, KeyError, UnicodeDecodeError, ...
+            raise CheckpointError(f"{path.name}: not a readable PyTorch file ({type(exc).__name__}: {exc})") from exc
         return _state_dict_from(obj, path)
     raise CheckpointError(f"{path.name}: unsupported weights format (use .safetensors, .pth or .pt)")
 
@@ -193,13 +193,17 @@ class LoadedModel:
     def latents(self, seed: int, n: int = 1, psi: float | None = None) -> torch.Tensor:
         """Generator inputs for a seed. InfoGAN's codes are drawn from the same seed."""
         arch = self.card.arch
-        if self.card.family == "infogan":
-            noise = sample_latents(seed, n, arch["z_dim"], psi)
-            cat, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(seed + 1))
-            return infogan_latent(noise, cat, cont, arch["num_categories"])
+        if self.card.family == "infogan":  # row i: noise and codes both from seed + i
+            rows = []
+            for i in range(n):
+                gen = seeded_generator(seed + i)
+                noise = truncated_normal((1, arch["z_dim"]), psi, gen)
+                cat, cont = random_infogan_codes(1, arch["num_categories"], arch["num_continuous"], gen)
+                rows.append(infogan_latent(noise, cat, cont, arch["num_categories"]))
+            return torch.cat(rows)
         return sample_latents(seed, n, arch["z_dim"], psi)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: callers may feed the images to other nets or edit them in place
     def generate(self, latents: torch.Tensor, labels=None, batch_size: int = 256) -> torch.Tensor:
         """Images in [-1, 1] on the CPU, batched so large grids never exhaust memory."""
         if self.family.translator:
@@ -213,7 +217,7 @@ class LoadedModel:
             outs.append(self.generator(z, y).float().cpu())
         return torch.cat(outs)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
         return self.generator.translate(images.to(self.device), direction).float().cpu()
 

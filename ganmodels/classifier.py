@@ -71,7 +71,9 @@ class Reference:
         return torch.cat(feats).double(), torch.cat(preds)
 
 
-def load_reference(dataset: str, root: Path = REFERENCE_DIR) -> Reference:
+def load_reference(dataset: str, root: str | Path | None = None) -> Reference:
+    """The reference classifier of `dataset` under `root` (default REFERENCE_DIR, looked up at call time)."""
+    root = Path(root) if root is not None else REFERENCE_DIR
     folder = root / dataset
     if not (folder / "card.json").is_file():
         raise FileNotFoundError(f"no reference classifier for '{dataset}' in {root}; train it with python -m ganmodels.classifier {dataset}")

@@ -70,8 +70,9 @@ class RealStats:
     _cache: dict = {}
 
     @classmethod
-    def get(cls, dataset: str, ref: Reference, n: int, data_root: str | None = None):
-        key = (dataset, n)
+    def get(cls, dataset: str, ref: Reference, n: int, data_root: str | None = None, reference_root=None):
+        # other data or another classifier means other features
+        key = (dataset, n, str(data_root or default_root(dataset)), str(reference_root))
         if key not in cls._cache:
             test_x, test_y = load_labelled(dataset, data_root, "test")
             train_x, _ = load_labelled(dataset, data_root, "train")
@@ -83,12 +84,13 @@ class RealStats:
         return cls._cache[key]
 
 
-def _latent_metrics(model: LoadedModel, n: int, data_root: str | None) -> dict:
+def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None) -> dict:
     card = model.card
     dataset = card.dataset.get("name")
-    ref = load_reference(dataset)
+    data_root = data_root or card.dataset.get("root")  # as _translation_metrics: the data the run trained on
+    ref = load_reference(dataset, reference_root)
     num_classes = ref.card["arch"]["num_classes"]
-    stats = RealStats.get(dataset, ref, n, data_root)
+    stats = RealStats.get(dataset, ref, n, data_root, reference_root)
     arch, labels, codes = card.arch, None, None
     if card.family in ("cgan", "acgan"):
         labels = torch.arange(n) % arch["num_classes"]
@@ -117,9 +119,9 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None) -> dict:
     return out
 
 
-def _translation_metrics(model: LoadedModel, data_root: str | None) -> dict:
+def _translation_metrics(model: LoadedModel, data_root: str | None, reference_root=None) -> dict:
     """Target-domain rate and cycle L1 on the test sets, at the training size and at the photos' own 256 px."""
-    ref = load_reference("horse2zebra")
+    ref = load_reference("horse2zebra", reference_root)
     root = data_root or model.card.dataset.get("root") or default_root("horse2zebra")
     out: dict = {}
     for size in sorted({model.card.image_size, 256}):
@@ -141,29 +143,30 @@ def _translation_metrics(model: LoadedModel, data_root: str | None) -> dict:
     return out
 
 
-def evaluate_model(model: LoadedModel, samples: int = 10000, data_root: str | None = None) -> dict:
+def evaluate_model(model: LoadedModel, samples: int = 10000, data_root: str | None = None, reference_root=None) -> dict:
+    """`reference_root` picks another folder of reference classifiers (default checkpoints/reference)."""
     started = time.time()
     if model.family.translator:
-        metrics = _translation_metrics(model, data_root)
+        metrics = _translation_metrics(model, data_root, reference_root)
     else:
-        metrics = _latent_metrics(model, samples, data_root)
+        metrics = _latent_metrics(model, samples, data_root, reference_root)
     metrics["evaluated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     metrics["eval_seconds"] = round(time.time() - started, 1)
     return metrics
 
 
 def evaluate_path(path: str | Path, samples: int = 10000, snapshots: bool = False, snapshot_samples: int = 2000,
-                  data_root: str | None = None) -> dict:
+                  data_root: str | None = None, reference_root: str | Path | None = None) -> dict:
     """Evaluate a checkpoint folder and store the results in its card (and per snapshot on request)."""
     path = Path(path)
     card = read_card(path)
     model = load_model(path, device="cpu")
-    card.metrics = {**evaluate_model(model, samples, data_root),
+    card.metrics = {**evaluate_model(model, samples, data_root, reference_root),
                     "command": f"python -m ganmodels.evaluate {path}" + (" --snapshots" if snapshots else "")}
     if snapshots:
         for snap in card.snapshots:
             snap_model = load_model(path, device="cpu", weights=snap["weights"])
-            snap["metrics"] = {**snap.get("metrics", {}), **evaluate_model(snap_model, snapshot_samples, data_root)}
+            snap["metrics"] = {**snap.get("metrics", {}), **evaluate_model(snap_model, snapshot_samples, data_root, reference_root)}
     card.save(path)
     return card.metrics
 
@@ -175,9 +178,10 @@ def main(argv=None) -> int:
     p.add_argument("--snapshots", action="store_true", help="also evaluate every snapshot (with --snapshot-samples)")
     p.add_argument("--snapshot-samples", type=int, default=2000)
     p.add_argument("--data-root", help="dataset location if not the card's")
+    p.add_argument("--reference-root", help="folder of reference classifiers (default checkpoints/reference)")
     args = p.parse_args(argv)
     for path in args.paths:
-        metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root)
+        metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root, args.reference_root)
         print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
     return 0
 

@@ -18,8 +18,8 @@ class LatentFileError(ValueError):
     """A latent file or URL that does not fit the chosen model, with the reason."""
 
 
-@torch.no_grad()
 def _flat_output(model: LoadedModel, z: torch.Tensor, labels) -> torch.Tensor:
+    # No torch.no_grad() here: principal_directions differentiates through this call.
     y = None if labels is None else torch.as_tensor(labels, dtype=torch.long).reshape(-1).to(model.device)
     return model.generator(z, y).flatten(1)
 

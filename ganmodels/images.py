@@ -146,7 +146,9 @@ def decode_upload(data: bytes, max_side: int = MAX_SIDE, multiple_of: int = 4) -
         img = _flatten_to_rgb(img, notes)
     except ImageDecodeError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # PIL's own guard fires in open() for the most extreme sizes
+        raise ImageDecodeError(f"The image is too large to open safely; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from exc
+    except UnidentifiedImageError as exc:
         raise ImageDecodeError("This file is not an image we can read (JPEG, PNG, WebP, BMP, GIF or TIFF).") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"The image is damaged or truncated and cannot be decoded ({exc}).") from exc

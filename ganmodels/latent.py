@@ -29,8 +29,11 @@ def truncated_normal(shape, psi: float | None, gen: torch.Generator) -> torch.Te
 
 
 def sample_latents(seed: int, n: int, dim: int, psi: float | None = None) -> torch.Tensor:
-    """n latent vectors of size dim; the same seed always gives the same vectors."""
-    return truncated_normal((n, dim), psi, seeded_generator(seed))
+    """n latent vectors of size dim: row i is seed + i's latent, whatever n is.
+
+    So sample 3 of seed 10's grid is exactly seed 13 alone, in every page and URL.
+    """
+    return torch.cat([truncated_normal((1, dim), psi, seeded_generator(seed + i)) for i in range(n)])
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

@@ -36,6 +36,7 @@ LOSSES_NAME = "losses.csv"
 STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
+LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
 
 
 @dataclass
@@ -50,7 +51,6 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     snapshot_every: int | None = None
-    log_every: int = 10
     seed: int = 0
     device: str | None = None
     labels: int | None = None  # SGAN: how many labelled images
@@ -145,6 +145,8 @@ class Run:
         if cfg.dataset in CLASS_NAMES:
             dataset_info["classes"] = CLASS_NAMES[cfg.dataset]
         dataset_info["num_images"] = len(data["a"]) + len(data["b"]) if family.translator else len(data["images"])
+        if cfg.max_images:
+            dataset_info["max_images"] = cfg.max_images  # resume must load the same subset
         card = ModelCard(
             id=name, family=cfg.family, arch=arch, dataset=dataset_info, title=f"{family.title} on {dataset_info['name']}",
             description=family.summary,
@@ -176,7 +178,8 @@ class Run:
             hp["total_steps"] = card.training["total_steps"] = extra_steps
         ds = card.dataset
         dataset = ds["name"] if ds["name"] in ("mnist", "fashion-mnist") else "image-folder"
-        data = load_training_data(family, dataset, ds.get("root"), card.image_size, None, hp.get("labels"), card.training["seed"])
+        data = load_training_data(family, dataset, ds.get("root"), card.image_size, ds.get("max_images"), hp.get("labels"),
+                                  card.training["seed"])
         G, D = family.build_generator(card.arch).to(dev), family.build_discriminator(card.arch).to(dev)
         trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
         state = torch.load(state_path, map_location=dev, weights_only=True)
@@ -240,7 +243,7 @@ class Run:
     def train(self, progress: bool = True) -> Path:
         total = int(self.card.training["total_steps"])
         every = int(self.card.training["hparams"]["snapshot_every"])
-        log_every = 10
+        log_every = LOG_EVERY
         per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
         header = self.losses_path.stat().st_size > 0
         started, started_step, t_prev = time.time(), self.step, self.card.training.get("seconds", 0.0)
@@ -299,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", nargs="?", choices=sorted(FAMILIES), help="model family")
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--data-root", help="IDX folder (mnist/fashion-mnist) or image folder (trainA/trainB for CycleGAN)")
-    p.add_argument("--steps", type=int, default=2000, help="total generator steps")
+    p.add_argument("--steps", type=int, help="total generator steps (default 2000; with --resume: extend the run to this many)")
     p.add_argument("--name", help="run folder name under --runs-dir")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--image-size", type=int)
@@ -334,12 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.resume:
-            run = Run.resume(args.resume, args.device, args.steps if "--steps" in (argv or sys.argv) else None)
+            run = Run.resume(args.resume, args.device, args.steps)
         else:
             if not args.family:
                 raise SystemExit("name a family (or --resume RUN_DIR)")
             cfg = TrainConfig(
-                family=args.family, dataset=args.dataset, data_root=args.data_root, steps=args.steps, name=args.name,
+                family=args.family, dataset=args.dataset, data_root=args.data_root, steps=args.steps or 2000, name=args.name,
                 runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
                 snapshot_every=args.snapshot_every, seed=args.seed, device=args.device, labels=args.labels,
                 max_images=args.max_images, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),

@@ -38,17 +38,33 @@ class SGANGenerator(nn.Module):
 
 
 class SGANDiscriminator(nn.Module):
-    """A K-way classifier whose logsumexp is the real/fake logit."""
+    """A K-way classifier whose logsumexp is the real/fake logit.
 
-    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, hidden=(1000, 500, 250, 250, 250)):
+    `d_type="mlp"` is the paper's MNIST net; `"cnn"` is a small strided-conv net (as in the
+    Keras SGAN tutorial) that learns far faster from 100 labels on a CPU budget.
+    """
+
+    def __init__(self, channels: int = 1, image_size: int = 28, num_classes: int = 10, hidden=(1000, 500, 250, 250, 250),
+                 d_type: str = "mlp", width: int = 64):
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(0.3)]
-        width = channels * image_size * image_size
-        for h in hidden:
-            layers += [weight_norm(nn.Linear(width, h)), nn.ReLU(True), GaussianNoise(0.5)]
-            width = h
+        if d_type == "cnn":
+            layers: list[nn.Module] = [GaussianNoise(0.15)]
+            c_in, side = channels, image_size
+            for c_out in (width, width * 2, width * 2):
+                layers += [weight_norm(nn.Conv2d(c_in, c_out, 3, 2, 1)), nn.LeakyReLU(0.2, True)]
+                c_in, side = c_out, (side + 1) // 2
+            layers += [nn.Flatten(), nn.Dropout(0.3)]
+            width_out = c_in * side * side
+        elif d_type == "mlp":
+            layers = [nn.Flatten(), GaussianNoise(0.3)]
+            width_out = channels * image_size * image_size
+            for h in hidden:
+                layers += [weight_norm(nn.Linear(width_out, h)), nn.ReLU(True), GaussianNoise(0.5)]
+                width_out = h
+        else:
+            raise ValueError(f"unknown SGAN discriminator type '{d_type}' (mlp or cnn)")
         self.features = nn.Sequential(*layers)
-        self.classifier = weight_norm(nn.Linear(width, num_classes))
+        self.classifier = weight_norm(nn.Linear(width_out, num_classes))
 
     def forward(self, x, labels=None):
         """Class logits; `real_fake_logit(logits)` gives the unsupervised output."""
@@ -160,14 +176,16 @@ class SGANFamily(Family):
     def companions(self, trainer, data):
         """The trained discriminator is the product; the plain classifier is its yardstick."""
         idx = data["labelled_idx"]
-        baseline = train_plain_classifier(data["images"][idx], data["labels"][idx], trainer.arch, device=trainer.device)
+        baseline = train_plain_classifier(data["images"][idx], data["labels"][idx], trainer.arch,
+                                          steps=trainer.hp.get("baseline_steps", 2000), device=trainer.device)
         return {"classifier": trainer.D, "baseline": baseline}
 
     def build_generator(self, arch):
         return SGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["g_hidden"])
 
     def build_discriminator(self, arch):
-        return SGANDiscriminator(arch["channels"], arch["image_size"], arch["num_classes"], tuple(arch["d_hidden"]))
+        return SGANDiscriminator(arch["channels"], arch["image_size"], arch["num_classes"], tuple(arch.get("d_hidden", ())),
+                                 arch.get("d_type", "mlp"), arch.get("d_width", 64))
 
 
 FAMILY = SGANFamily()

@@ -1,0 +1,462 @@
+"""What the training-progress, CycleGAN and SGAN pages compute, kept free of Streamlit.
+
+The new-run form's validation and launch bookkeeping, run logs and snapshot tables, the
+translation cache key and example folders, and MNIST-style digit preprocessing live here so
+they are tested without a browser.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image
+
+from .cards import CARD_NAME, ModelCard
+from .checkpoint import LoadedModel
+from .data import DatasetError, _idx_file, default_root, list_images
+from .images import from_pil
+from .registry import FAMILIES
+from .runs import start_training
+
+# --- the new-run form ------------------------------------------------------------------------
+
+DATASETS = {"mnist": "MNIST digits", "fashion-mnist": "Fashion-MNIST clothes", "image-folder": "A folder of images"}
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_STEPS = 1_000_000
+# Architectures that train in minutes on a laptop CPU, for trying the studio out.
+SMALL_ARCH: dict[str, dict] = {
+    "mlp": {"g_hidden": [128, 256], "d_hidden": [256, 128]},
+    "dcgan": {"ngf": 16, "ndf": 16},
+    "cgan": {"ngf": 16, "ndf": 16},
+    "acgan": {"ngf": 16, "ndf": 16},
+    "infogan": {"ngf": 16, "ndf": 16},
+    "wgan_gp": {"ngf": 16, "ndf": 16},
+    "sgan": {"g_hidden": 128, "d_hidden": [256, 128, 64]},
+    "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 3},
+}
+LAUNCH_SUFFIX = ".launch.json"
+_LAUNCHED: dict[str, subprocess.Popen] = {}  # this server's children, polled so finished ones are reaped
+
+
+class RunRequestError(ValueError):
+    """A new-run form that cannot start, with a message fit to show a user."""
+
+
+@dataclass
+class TrainingRequest:
+    family: str
+    dataset: str
+    steps: int
+    name: str
+    data_root: str | None = None
+    snapshot_every: int | None = None
+    small: bool = False
+    image_size: int | None = None
+
+    def extra_args(self) -> list[str]:
+        """The command-line options beyond family, dataset, steps, name and data root."""
+        out: list[str] = []
+        if self.snapshot_every:
+            out += ["--snapshot-every", str(self.snapshot_every)]
+        if self.image_size:
+            out += ["--image-size", str(self.image_size)]
+        if self.small:
+            for key, value in SMALL_ARCH.get(self.family, {}).items():
+                out += ["--arch", f"{key}={json.dumps(value, separators=(',', ':'))}"]
+        return out
+
+
+def suggest_run_name(family: str, dataset: str, runs_dir: str | os.PathLike) -> str:
+    """`family-dataset-N` with the first N whose folder and log are free."""
+    runs_dir = Path(runs_dir)
+    for n in range(1, 10_000):
+        name = f"{family}-{dataset}-{n}"
+        if not (runs_dir / name).exists() and not (runs_dir / f"{name}{LAUNCH_SUFFIX}").exists():
+            return name
+    return f"{family}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def validate_run_name(name: str, runs_dir: str | os.PathLike, checkpoints_dir: str | os.PathLike | None = None) -> str:
+    """The stripped name, or RunRequestError saying what is wrong with it."""
+    name = (name or "").strip()
+    if not name:
+        raise RunRequestError("Give the run a name.")
+    if not RUN_NAME.match(name):
+        raise RunRequestError(
+            f"'{name}' is not a usable run name: use letters, digits, '-', '_' or '.', start with a letter or digit, "
+            "at most 64 characters."
+        )
+    if (Path(runs_dir) / name).exists() or (Path(runs_dir) / f"{name}{LAUNCH_SUFFIX}").exists():
+        raise RunRequestError(f"A run named '{name}' already exists in {runs_dir}; pick another name.")
+    if checkpoints_dir is not None and (Path(checkpoints_dir) / name).exists():
+        raise RunRequestError(f"A shipped checkpoint is already called '{name}'; pick another name.")
+    return name
+
+
+def _idx_present(root: Path, splits: tuple[str, ...]) -> None:
+    """The IDX files of each split exist under root (or torchvision's layout below it)."""
+    candidates = [root] + [root / sub for sub in ("MNIST/raw", "FashionMNIST/raw")]
+    for split in splits:
+        prefix = {"train": "train", "test": "t10k"}[split]
+        for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+            errors = []
+            for folder in candidates:
+                try:
+                    _idx_file(folder, stem)
+                    break
+                except DatasetError as exc:
+                    errors.append(exc)
+            else:
+                raise errors[0]
+
+
+def check_dataset(family: str, dataset: str, data_root: str | None) -> Path:
+    """Where the data would be read from, after checking it is there and suits the family."""
+    fam = FAMILIES[family]
+    try:
+        if fam.translator:
+            if dataset != "image-folder":
+                raise DatasetError("CycleGAN learns from two folders of photos: choose 'A folder of images' as the dataset "
+                                   "and give a folder holding trainA and trainB.")
+            root = Path(data_root) if data_root else default_root("horse2zebra")
+            if not root.is_dir():
+                raise DatasetError(f"image folder not found: {root}")
+            for sub in ("trainA", "trainB"):
+                list_images(root / sub)
+            return root
+        if dataset == "image-folder":
+            if fam.conditional or family == "sgan":
+                raise DatasetError(f"{fam.title} needs class labels: choose MNIST or Fashion-MNIST.")
+            if not data_root:
+                raise DatasetError("Give the folder that holds the images.")
+            list_images(data_root)
+            return Path(data_root)
+        root = Path(data_root) if data_root else default_root(dataset)
+        if not root.is_dir():
+            hint = " (on Debian: apt-get install dataset-fashion-mnist)" if dataset == "fashion-mnist" else ""
+            raise DatasetError(f"{DATASETS[dataset]} not found at {root}{hint}; give the folder with its IDX files")
+        _idx_present(root, ("train", "test") if family == "sgan" else ("train",))
+        return root
+    except DatasetError as exc:
+        raise RunRequestError(f"The training data is not usable: {exc}") from exc
+
+
+def validate_request(family: str, dataset: str, steps: int, name: str, runs_dir: str | os.PathLike,
+                     data_root: str | None = None, snapshot_every: int | None = None, small: bool = False,
+                     image_size: int | None = None, checkpoints_dir: str | os.PathLike | None = None) -> TrainingRequest:
+    """Everything the form asks, checked before a process is started; RunRequestError says what to fix."""
+    if family not in FAMILIES:
+        raise RunRequestError(f"Unknown model family '{family}'.")
+    if dataset not in DATASETS:
+        raise RunRequestError(f"Unknown dataset '{dataset}'.")
+    if not 1 <= int(steps) <= MAX_STEPS:
+        raise RunRequestError(f"Steps must be between 1 and {MAX_STEPS:,}.")
+    if snapshot_every and not 1 <= int(snapshot_every) <= int(steps):
+        raise RunRequestError("Snapshots must come at most every 'steps' steps (0 picks eight evenly spaced ones).")
+    if image_size and (int(image_size) < 16 or int(image_size) % 4):
+        raise RunRequestError("The image size must be a multiple of 4, at least 16.")
+    name = validate_run_name(name, runs_dir, checkpoints_dir)
+    data_root = (data_root or "").strip() or None
+    check_dataset(family, dataset, data_root)
+    return TrainingRequest(family, dataset, int(steps), name, data_root, int(snapshot_every or 0) or None, bool(small),
+                           int(image_size or 0) or None)
+
+
+def launch(request: TrainingRequest, runs_dir: str | os.PathLike) -> subprocess.Popen:
+    """Start the run as a detached process and leave a note, so a refreshed page can say it is starting or failed."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    log = runs_dir / f"{request.name}.log"
+    if log.exists() and not (runs_dir / request.name).exists():
+        log.unlink()  # left by an earlier launch of this name that never started; its lines would mislead
+    proc = start_training(request.family, request.dataset, request.steps, runs_dir, request.name, request.data_root,
+                          request.extra_args())
+    _LAUNCHED[str(runs_dir.resolve() / request.name)] = proc
+    note = {"pid": proc.pid, "started": time.time(), "family": request.family, "dataset": request.dataset,
+            "steps": request.steps, "args": proc.args if isinstance(proc.args, list) else str(proc.args)}
+    tmp = runs_dir / f"{request.name}{LAUNCH_SUFFIX}.tmp"
+    tmp.write_text(json.dumps(note, indent=1, default=str))
+    os.replace(tmp, runs_dir / f"{request.name}{LAUNCH_SUFFIX}")
+    return proc
+
+
+def process_running(pid: int) -> bool:
+    """True while the process lives; a zombie (exited, not yet reaped) counts as ended."""
+    for proc in list(_LAUNCHED.values()):
+        if proc.pid == pid:
+            return proc.poll() is None
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, OverflowError):
+        return False
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def reap_children() -> None:
+    """Collect exit codes of runs this server started, so none lingers as a zombie."""
+    for key, proc in list(_LAUNCHED.items()):
+        if proc.poll() is not None:
+            del _LAUNCHED[key]
+
+
+@dataclass
+class PendingLaunch:
+    """A run started from the page whose folder has no card yet: still loading data, or failed before training."""
+
+    name: str
+    state: str  # starting | failed
+    started: float
+    log: Path
+
+    @property
+    def log_tail(self) -> str:
+        return log_tail(self.log) or ""
+
+
+def pending_launches(runs_dir: str | os.PathLike) -> list[PendingLaunch]:
+    """Launch notes without a run card: what the page should show besides list_runs."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    out = []
+    for note_path in sorted(runs_dir.glob(f"*{LAUNCH_SUFFIX}")):
+        name = note_path.name[: -len(LAUNCH_SUFFIX)]
+        if (runs_dir / name / CARD_NAME).is_file():
+            continue
+        try:
+            note = json.loads(note_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        state = "starting" if process_running(int(note.get("pid", -1))) else "failed"
+        out.append(PendingLaunch(name, state, float(note.get("started", 0)), runs_dir / f"{name}.log"))
+    return out
+
+
+def dismiss_launch(runs_dir: str | os.PathLike, name: str) -> None:
+    """Forget a failed launch (its log stays for reference until the name is reused)."""
+    (Path(runs_dir) / f"{name}{LAUNCH_SUFFIX}").unlink(missing_ok=True)
+
+
+# --- run folders -------------------------------------------------------------------------
+
+def run_log_path(folder: str | os.PathLike) -> Path:
+    """runs/<name>.log, where runs.start_training sends the process output."""
+    folder = Path(folder)
+    return folder.parent / f"{folder.name}.log"
+
+
+def log_tail(path: str | os.PathLike, lines: int = 40, max_bytes: int = 65536) -> str | None:
+    """The last lines of a log (read from its end, so a huge log costs nothing), or None when there is none."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            raw = fh.read()
+    except OSError:
+        return None
+    text = raw.decode("utf-8", errors="replace").replace("\r", "\n")
+    kept = deque((ln for ln in text.split("\n") if ln.strip()), maxlen=lines)
+    return "\n".join(kept)
+
+
+def live_status(folder: str | os.PathLike) -> dict:
+    """status.json of a run ({} when absent or being rewritten)."""
+    try:
+        data = json.loads((Path(folder) / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def progress(card: ModelCard, status: dict) -> tuple[float, str]:
+    """Share done and a line such as 'step 1,200 of 3,000 · 410 images/s · about 4 min left'."""
+    total = int(status.get("total_steps") or card.training.get("total_steps") or 0)
+    step = int(status.get("step") or card.training.get("steps_done") or 0)
+    if total <= 0:
+        return 0.0, f"step {step:,}"
+    parts = [f"step {step:,} of {total:,}"]
+    rate = status.get("images_per_s")
+    hp = card.training.get("hparams", {})
+    per_step = int(hp.get("batch_size", 0) or 0) * int(hp.get("n_critic", 1) or 1)
+    if isinstance(rate, (int, float)) and rate > 0 and math.isfinite(rate):
+        parts.append(f"{rate:,.0f} images/s")
+        if per_step and step < total:
+            parts.append(f"about {format_duration((total - step) * per_step / rate)} left")
+    return min(1.0, max(0.0, step / total)), " · ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def snapshots(card: ModelCard) -> list[dict]:
+    """The card's snapshots in step order."""
+    return sorted((s for s in card.snapshots if isinstance(s, dict) and "step" in s), key=lambda s: int(s["step"]))
+
+
+def snapshot_rows(card: ModelCard) -> list[dict]:
+    """One row per snapshot: step, epoch and its numeric metrics (for a table and a chart)."""
+    rows = []
+    for snap in snapshots(card):
+        row = {"step": int(snap["step"]), "epoch": snap.get("epoch")}
+        for key, value in (snap.get("metrics") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[key] = value
+        rows.append(row)
+    return rows
+
+
+def metric_keys(rows: list[dict]) -> list[str]:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in ("step", "epoch") and k not in keys]
+    return keys
+
+
+def metrics_figure(rows: list[dict], labels: dict[str, str] | None = None) -> go.Figure | None:
+    """Each snapshot metric over training steps; None when no snapshot carries a metric."""
+    keys = metric_keys(rows)
+    if not keys:
+        return None
+    labels = labels or {}
+    fig = go.Figure()
+    for key in keys:
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                 name=labels.get(key, key.replace("_", " "))))
+    fig.update_layout(xaxis_title="training step", yaxis_title="value at the snapshot", height=320,
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def loss_thinning(steps_done: int, max_points: int = 4000) -> int:
+    """Keep every n-th loss row so a long run plots quickly."""
+    return max(1, math.ceil(max(0, int(steps_done)) / max_points))
+
+
+# --- CycleGAN ----------------------------------------------------------------------------------
+
+def translation_key(data: bytes, direction: str, max_side: int, model_key: str) -> str:
+    """Identifies one translation: the same file, direction, size and model are never recomputed."""
+    h = hashlib.sha256(data)
+    h.update(f"|{direction}|{max_side}|{model_key}".encode())
+    return h.hexdigest()
+
+
+def direction_label(card: ModelCard, direction: str) -> str:
+    """'a2b' -> 'horse → zebra' with the card's domain names."""
+    domains = {"a": "A", "b": "B", **(card.arch.get("domains") or {})}
+    src, dst = direction.split("2")
+    return f"{domains[src]} → {domains[dst]}"
+
+
+def available_directions(model: LoadedModel) -> list[str]:
+    """The card's directions that the loaded checkpoint really holds a generator for, A→B first."""
+    listed = model.card.arch.get("directions") or ["a2b", "b2a"]
+    held = set(model.generator.keys()) if hasattr(model.generator, "keys") else set(listed)
+    return [d for d in ("a2b", "b2a") if d in listed and d in held]
+
+
+def example_folder(card: ModelCard, direction: str) -> Path:
+    """testA (for A→B) or testB (for B→A) of the card's dataset root, else of the default horse2zebra copy."""
+    root = card.dataset.get("root")
+    root = Path(root) if root and Path(root).is_dir() else default_root("horse2zebra")
+    return root / ("testA" if direction == "a2b" else "testB")
+
+
+def example_images(card: ModelCard, direction: str, limit: int = 24) -> list[Path]:
+    """The first `limit` images of the example folder ([] when it does not exist)."""
+    try:
+        return list_images(example_folder(card, direction))[:limit]
+    except DatasetError:
+        return []
+
+
+# --- SGAN: digits as MNIST made them ------------------------------------------------------------
+
+class DigitError(ValueError):
+    """An image that holds no digit we can find, with a message fit to show a user."""
+
+
+def mnist_style(image: Image.Image, box: int = 20, size: int = 28, ink_threshold: float = 0.2) -> Image.Image:
+    """A photo or drawing of a digit as an MNIST image: white ink on black, 28x28.
+
+    As MNIST was made: dark-on-light images are inverted, the digit is cropped to its ink,
+    scaled (keeping its aspect) to fit a 20x20 box with anti-aliasing, and placed in 28x28 so
+    its centre of mass sits at the centre.
+    """
+    gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    if gray.ndim != 2 or min(gray.shape) < 2:
+        raise DigitError("The image is too small to hold a digit.")
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 0.5:  # dark ink on light paper: MNIST digits are light on dark
+        gray, background = 1.0 - gray, 1.0 - background
+    ink = np.clip(gray - background, 0.0, None)
+    peak = float(ink.max())
+    if peak < 0.15:
+        raise DigitError("No digit found: the image has no strokes that stand out from its background.")
+    ink /= peak
+    ink[ink < ink_threshold] = 0.0  # paper texture and shadows
+    rows, cols = np.nonzero(ink)
+    crop = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    h, w = crop.shape
+    scale = box / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    patch_img = Image.fromarray((crop * 255).round().astype(np.uint8), mode="L").resize((new_w, new_h), Image.LANCZOS)
+    patch = np.asarray(patch_img, dtype=np.float64)
+    mass = patch.sum()
+    if mass <= 0:
+        raise DigitError("No digit found after scaling the strokes down.")
+    yy, xx = np.mgrid[0:new_h, 0:new_w]
+    cy, cx = (yy * patch).sum() / mass, (xx * patch).sum() / mass
+    top = int(np.clip(round((size - 1) / 2 - cy), 0, size - new_h))
+    left = int(np.clip(round((size - 1) / 2 - cx), 0, size - new_w))
+    out = np.zeros((size, size), dtype=np.float64)
+    out[top: top + new_h, left: left + new_w] = patch
+    return Image.fromarray(np.clip(out, 0, 255).round().astype(np.uint8), mode="L")
+
+
+def digit_tensor(digit: Image.Image, image_size: int = 28) -> torch.Tensor:
+    """A 28x28 digit as the classifier's input: 1x1xSxS in [-1, 1], resized if the model is not 28 px."""
+    if digit.size != (image_size, image_size):
+        digit = digit.resize((image_size, image_size), Image.BILINEAR)
+    return from_pil(digit, channels=1)
+
+
+CLASSIFIER_NAMES = {"classifier": "SGAN discriminator", "baseline": "Plain classifier"}
+
+
+@torch.no_grad()
+def class_probabilities(model: LoadedModel, x: torch.Tensor) -> dict[str, list[float]]:
+    """Softmax of each companion classifier's logits for one image, by display name."""
+    out = {}
+    for key, title in CLASSIFIER_NAMES.items():
+        net = model.companions.get(key)
+        if net is None:
+            continue
+        logits = net(x.to(model.device, torch.float32)).float().cpu()
+        out[title] = torch.softmax(logits[0], dim=0).tolist()
+    return out

@@ -1,0 +1,253 @@
+"""Offline metrics: the formulas on known inputs, and evaluate_path on tiny trained runs with a tiny reference classifier."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from ganmodels import classifier as gclassifier
+from ganmodels import evaluate as gevaluate
+from ganmodels import train as gtrain
+from ganmodels.cards import read_card
+from ganmodels.classifier import load_reference, train_reference
+from ganmodels.evaluate import code_purity, coverage, evaluate_path, frechet_distance
+from ganmodels.families import sgan as sgan_module
+
+# ================================ formulas ========================================================
+
+
+@pytest.fixture(scope="module")
+def features():
+    return torch.randn(600, 8, generator=torch.Generator().manual_seed(0)).double()
+
+
+def test_frechet_identical_sets_is_zero(features):
+    assert abs(frechet_distance(features, features)) < 1e-8
+    assert abs(frechet_distance(features, features[torch.randperm(600)])) < 1e-8, "order does not matter"
+
+
+def test_frechet_grows_with_shift(features):
+    distances = [frechet_distance(features, features + shift) for shift in (0.25, 0.5, 1.0, 2.0)]
+    assert distances == sorted(distances) and distances[0] > 0
+    # equal covariances: the distance is exactly the squared mean difference, 8 dims * shift^2
+    for d, shift in zip(distances, (0.25, 0.5, 1.0, 2.0)):
+        assert d == pytest.approx(8 * shift**2, rel=1e-6)
+
+
+def test_frechet_sees_covariance(features):
+    scaled = frechet_distance(features, features * 2)
+    assert scaled > 1.0
+    # for zero-mean-ish Gaussians N(0, S) vs N(0, 4S): Tr S + Tr 4S - 2 Tr 2S = Tr S
+    s_trace = torch.var(features, dim=0, unbiased=True).sum().item()
+    mean_term = ((features.mean(0) - 2 * features.mean(0)) ** 2).sum().item()
+    assert scaled == pytest.approx(s_trace + mean_term, rel=1e-6)
+
+
+def test_frechet_handles_constant_features():
+    """Dead ReLU units give singular covariances; the distance must stay finite and non-negative."""
+    a = torch.randn(50, 16, generator=torch.Generator().manual_seed(1)).clamp_min(0)
+    a[:, :5] = 0
+    b = a + 0.1
+    d = frechet_distance(a, b)
+    assert math.isfinite(d) and d == pytest.approx(16 * 0.01, rel=1e-4)
+    assert abs(frechet_distance(a, a)) < 1e-6
+
+
+def test_coverage():
+    uniform = coverage(torch.arange(1000) % 10, 10)
+    assert uniform["coverage_entropy_ratio"] == 1.0
+    assert uniform["class_histogram"] == [100] * 10
+    collapsed = coverage(torch.full((500,), 3), 10)
+    assert collapsed["coverage_entropy_ratio"] == 0.0
+    assert collapsed["class_histogram"] == [0, 0, 0, 500] + [0] * 6
+    two = coverage(torch.tensor([0, 1] * 50), 10)
+    assert two["coverage_entropy_ratio"] == pytest.approx(math.log(2) / math.log(10), abs=1e-4)
+
+
+def test_code_purity_permuted_mapping():
+    perm = torch.tensor([3, 7, 0, 9, 1, 4, 8, 2, 6, 5])
+    codes = torch.arange(200) % 10
+    result = code_purity(codes, perm[codes], 10, 10)
+    assert result["code_purity"] == 1.0
+    assert result["code_to_class"] == {i: int(perm[i]) for i in range(10)}
+    noisy = perm[codes].clone()
+    noisy[:20] = (noisy[:20] + 1) % 10  # 10% of samples go to a wrong class
+    assert code_purity(codes, noisy, 10, 10)["code_purity"] == 0.9
+    assert code_purity(codes, torch.zeros(200, dtype=torch.long), 10, 10)["code_purity"] == 0.1
+    confusion = torch.tensor(result["code_confusion"])
+    assert confusion.sum() == 200 and (confusion.max(1).values == 20).all()
+
+
+# ================================ evaluate_path on tiny runs ==============================================
+
+
+TINY_ARGS = {
+    "dcgan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "cgan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "infogan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "sgan": ["--arch", "g_hidden=32", "--arch", "d_hidden=[32,16]", "--labels", "50"],
+    "cyclegan": ["--image-size", "32", "--arch", "n_blocks=2", "--arch", "ngf=8", "--arch", "ndf=8"],
+}
+SAMPLES = 64
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tiny_mnist, tiny_unpaired):
+    """Tiny reference classifiers and tiny 2-step runs, built once for the module."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANSTUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    original = sgan_module.train_plain_classifier
+    mp.setattr(sgan_module, "train_plain_classifier", lambda *a, **k: original(*a, **{**k, "steps": 30}))
+    reference_root = tmp_path_factory.mktemp("reference")
+    card = train_reference("mnist", data_root=str(tiny_mnist), epochs=1, out=reference_root)
+    assert card["arch"]["num_classes"] == 10 and 0 <= card["metrics"]["test_accuracy"] <= 1
+    train_reference("horse2zebra", data_root=str(tiny_unpaired), epochs=1, out=reference_root)
+    runs = tmp_path_factory.mktemp("runs")
+    for family, extra in TINY_ARGS.items():
+        argv = [family, "--steps", "2", "--snapshot-every", "1", "--runs-dir", str(runs), "--name", family, "--no-progress", *extra]
+        if family == "cyclegan":
+            argv += ["--dataset", "image-folder", "--data-root", str(tiny_unpaired), "--batch-size", "1"]
+        else:
+            argv += ["--data-root", str(tiny_mnist), "--batch-size", "16"]
+        assert gtrain.main(argv) == 0
+    gevaluate.RealStats._cache.clear()
+    yield {"runs": runs, "reference": reference_root, "mnist": tiny_mnist, "unpaired": tiny_unpaired}
+    gevaluate.RealStats._cache.clear()
+    mp.undo()
+
+
+def test_reference_classifier_files(env):
+    folder = env["reference"] / "mnist"
+    card = json.loads((folder / "card.json").read_text())
+    assert card["kind"] == "reference-classifier" and card["classes"] == [str(i) for i in range(10)]
+    ref = load_reference("mnist", env["reference"])
+    feats, preds = ref.features_and_predictions(torch.zeros(5, 1, 28, 28))
+    assert feats.shape == (5, 128) and preds.shape == (5,)
+    # uint8 batches are accepted too, and 32-px images are resized to what the classifier saw
+    feats8, _ = ref.features_and_predictions(torch.full((2, 1, 32, 32), 128, dtype=torch.uint8))
+    assert feats8.shape == (2, 128)
+    with pytest.raises(FileNotFoundError, match="python -m ganmodels.classifier fashion-mnist"):
+        load_reference("fashion-mnist", env["reference"])
+
+
+def check_common(metrics: dict) -> None:
+    assert metrics["samples"] == SAMPLES
+    assert math.isfinite(metrics["classifier_fid"]) and metrics["classifier_fid"] >= 0
+    assert math.isfinite(metrics["classifier_fid_floor"]) and metrics["classifier_fid_floor"] >= 0
+    assert 0.0 <= metrics["coverage_entropy_ratio"] <= 1.0
+    assert sum(metrics["class_histogram"]) == SAMPLES and len(metrics["class_histogram"]) == 10
+    assert -1 <= metrics["output_min"] <= metrics["output_max"] <= 1
+    assert metrics["command"].startswith("python -m ganmodels.evaluate ")
+    assert "evaluated" in metrics and metrics["eval_seconds"] >= 0
+
+
+@pytest.mark.parametrize(
+    "family,specific",
+    [
+        ("dcgan", []),
+        ("cgan", ["conditional_accuracy"]),
+        ("infogan", ["code_purity", "code_to_class", "code_confusion"]),
+        ("sgan", ["test_accuracy", "baseline_test_accuracy", "labelled_images"]),
+    ],
+)
+def test_evaluate_path_writes_metrics_into_card(env, family, specific):
+    folder = env["runs"] / family
+    returned = evaluate_path(folder, samples=SAMPLES, data_root=str(env["mnist"]), reference_root=env["reference"])
+    card = read_card(folder)
+    assert card.metrics == json.loads(json.dumps(returned)), "the card holds what evaluate_path returned"
+    check_common(card.metrics)
+    for key in specific:
+        assert key in card.metrics, f"{family} must report {key}"
+    assert not any(k in card.metrics for k in {"conditional_accuracy", "code_purity", "test_accuracy"} - set(specific))
+    if family == "cgan":
+        assert 0 <= card.metrics["conditional_accuracy"] <= 1
+    if family == "infogan":
+        assert 0.1 <= card.metrics["code_purity"] <= 1
+        assert sorted(card.metrics["code_to_class"]) == [str(i) for i in range(10)]  # JSON keys are strings
+    if family == "sgan":
+        assert 0 <= card.metrics["test_accuracy"] <= 1 and 0 <= card.metrics["baseline_test_accuracy"] <= 1
+        assert card.metrics["labelled_images"] == 50
+    # the rest of the card is untouched
+    assert card.training["status"] == "finished" and len(card.snapshots) == 2
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_evaluate_is_reproducible_and_uses_card_dataset_root(env):
+    """Without --data-root the run's own dataset root (in its card) is used; the figures are seeded."""
+    folder = env["runs"] / "dcgan"
+    first = evaluate_path(folder, samples=SAMPLES, data_root=str(env["mnist"]), reference_root=env["reference"])
+    gevaluate.RealStats._cache.clear()
+    second = evaluate_path(folder, samples=SAMPLES, reference_root=env["reference"])
+    for key in ("classifier_fid", "classifier_fid_floor", "class_histogram", "coverage_entropy_ratio"):
+        assert first[key] == second[key], key
+
+
+def test_evaluate_snapshots(env):
+    folder = env["runs"] / "cgan"
+    evaluate_path(folder, samples=SAMPLES, snapshots=True, snapshot_samples=SAMPLES, data_root=str(env["mnist"]),
+                  reference_root=env["reference"])
+    card = read_card(folder)
+    assert [s["step"] for s in card.snapshots] == [1, 2]
+    for snap in card.snapshots:
+        assert "classifier_fid" in snap["metrics"] and "conditional_accuracy" in snap["metrics"]
+    assert card.metrics["command"].endswith("--snapshots")
+
+
+def test_evaluate_default_reference_dir_can_be_redirected(env, monkeypatch):
+    """load_reference reads REFERENCE_DIR when called, so tools and tests can point it elsewhere."""
+    monkeypatch.setattr(gclassifier, "REFERENCE_DIR", env["reference"])
+    metrics = evaluate_path(env["runs"] / "dcgan", samples=SAMPLES, data_root=str(env["mnist"]))
+    check_common(metrics)
+    monkeypatch.setattr(gclassifier, "REFERENCE_DIR", env["reference"] / "absent")
+    with pytest.raises(FileNotFoundError, match="no reference classifier for 'mnist'"):
+        evaluate_path(env["runs"] / "dcgan", samples=SAMPLES, data_root=str(env["mnist"]))
+
+
+def test_evaluate_cli(env, capsys):
+    folder = env["runs"] / "infogan"
+    assert gevaluate.main([str(folder), "--samples", str(SAMPLES), "--data-root", str(env["mnist"]),
+                           "--reference-root", str(env["reference"])]) == 0
+    out = capsys.readouterr().out
+    assert "classifier_fid" in out and "code_confusion" not in out
+    assert "code_purity" in read_card(folder).metrics
+
+
+def test_evaluate_translation(env):
+    folder = env["runs"] / "cyclegan"
+    metrics = evaluate_path(folder, data_root=str(env["unpaired"]), reference_root=env["reference"])
+    assert metrics["test_images"] == {"a": 6, "b": 6}
+    for size in (32, 256):
+        for direction in ("a2b", "b2a"):
+            assert 0 <= metrics[f"target_rate_{direction}_{size}px"] <= 1
+            assert 0 <= metrics[f"source_rate_before_{direction}_{size}px"] <= 1
+            assert 0 <= metrics[f"cycle_l1_{direction}_{size}px"] <= 2
+    assert "target_rate_a2b_32px" in read_card(folder).metrics
+
+
+# ================================ the shipped reference classifiers (where present) ==========================
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "horse2zebra"])
+def test_shipped_reference_classifier_matches_its_card(dataset, tmp_path, monkeypatch):
+    from ganmodels.classifier import DOMAIN_SIZE, REFERENCE_DIR
+    from ganmodels.data import default_root, load_labelled, load_unpaired
+
+    if not (REFERENCE_DIR / dataset / "card.json").is_file():
+        pytest.skip(f"no shipped reference classifier for {dataset} in {REFERENCE_DIR} yet")
+    root = default_root(dataset)
+    if not root.is_dir():
+        pytest.skip(f"{dataset} data is not available at {root}")
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
+    ref = load_reference(dataset)
+    if dataset == "horse2zebra":
+        a, b = load_unpaired(root, DOMAIN_SIZE + 8, "test", limit=60)
+        x = torch.cat([a, b])[..., 4 : 4 + DOMAIN_SIZE, 4 : 4 + DOMAIN_SIZE]
+        y = torch.cat([torch.zeros(len(a), dtype=torch.long), torch.ones(len(b), dtype=torch.long)])
+    else:
+        x, y = load_labelled(dataset, root, "test")
+        x, y = x[:2000], y[:2000]
+    _, preds = ref.features_and_predictions(x)
+    accuracy = (preds == y).float().mean().item()
+    assert accuracy >= ref.card["metrics"]["test_accuracy"] - 0.08, (accuracy, ref.card["metrics"])

@@ -1,0 +1,186 @@
+"""Every family's networks: shapes at each supported size and channel count, output range, conditioning errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import TINY_ARCH
+from ganmodels.families.dcgan import SUPPORTED_SIZES, DCGANGenerator, spatial_plan
+from ganmodels.families.sgan import real_fake_logit
+from ganmodels.registry import FAMILIES, UnknownFamilyError, get_family
+
+N = 3
+NUM_CLASSES = 10
+LATENT_FAMILIES = [name for name, fam in FAMILIES.items() if not fam.translator]
+SIZES_CHANNELS = [(s, c) for s in (28, 32, 64) for c in (1, 3)]
+
+
+def tiny_arch(name: str, size: int, channels: int) -> dict:
+    family = FAMILIES[name]
+    return {**family.default_arch(size, channels, NUM_CLASSES), **TINY_ARCH[name]}
+
+
+def generator_input(name: str, arch: dict, n: int = N, seed: int = 0):
+    family = FAMILIES[name]
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, family.latent_size(arch), generator=gen)
+    labels = torch.arange(n) % NUM_CLASSES if family.conditional else None
+    return z, labels
+
+
+def test_registry_lists_every_family_and_rejects_unknown():
+    assert set(FAMILIES) == {"mlp", "dcgan", "cgan", "acgan", "infogan", "wgan_gp", "sgan", "cyclegan"}
+    for name, fam in FAMILIES.items():
+        assert fam.name == name and fam.title
+    with pytest.raises(UnknownFamilyError, match="unknown model family 'stylegan'.*dcgan"):
+        get_family("stylegan")
+
+
+@pytest.mark.parametrize("size,channels", SIZES_CHANNELS)
+@pytest.mark.parametrize("name", LATENT_FAMILIES)
+def test_latent_generator_and_discriminator_shapes(name, size, channels):
+    torch.manual_seed(0)
+    family = FAMILIES[name]
+    arch = tiny_arch(name, size, channels)
+    G, D = family.build_generator(arch).eval(), family.build_discriminator(arch).eval()
+    z, labels = generator_input(name, arch)
+    with torch.no_grad():
+        images = G(z, labels)
+        assert images.shape == (N, channels, size, size)
+        assert images.dtype == torch.float32
+        assert torch.isfinite(images).all()
+        assert images.min() >= -1.0 and images.max() <= 1.0
+        out = D(images, labels)
+        # wild weights drive the output layer far beyond 1: the range must still hold
+        wild = family.build_generator(arch).eval()
+        for p in wild.parameters():
+            p.normal_(0.0, 1.0)
+        saturated = wild(z * 10, labels)
+        assert torch.isfinite(saturated).all()
+        assert saturated.min() >= -1.0 and saturated.max() <= 1.0
+        assert saturated.abs().max() > 0.99, "the bound above is only meaningful if the output saturates"
+
+    if name == "acgan":
+        adv, cls = out
+        assert adv.shape == (N,) and cls.shape == (N, arch["num_classes"])
+    elif name == "infogan":
+        adv, cat, cont = out
+        assert adv.shape == (N,)
+        assert cat.shape == (N, arch["num_categories"]) and cont.shape == (N, arch["num_continuous"])
+    elif name == "sgan":
+        assert out.shape == (N, arch["num_classes"])
+        assert real_fake_logit(out).shape == (N,)
+    else:
+        assert out.shape == (N,)
+    for t in out if isinstance(out, tuple) else (out,):
+        assert torch.isfinite(t).all()
+
+
+@pytest.mark.parametrize("size,channels", [(32, 3), (64, 3), (28, 1), (64, 1)])
+def test_cyclegan_shapes(size, channels):
+    torch.manual_seed(0)
+    family = FAMILIES["cyclegan"]
+    arch = tiny_arch("cyclegan", size, channels)
+    G, D = family.build_generator(arch).eval(), family.build_discriminator(arch).eval()
+    assert set(G.keys()) == {"a2b", "b2a"} and set(D.keys()) == {"a", "b"}
+    x = torch.rand(2, channels, size, size) * 2 - 1
+    with torch.no_grad():
+        for direction in ("a2b", "b2a"):
+            y = G.translate(x * 20, direction)
+            assert y.shape == x.shape
+            assert y.min() >= -1 and y.max() <= 1
+        # 70x70 PatchGAN: three stride-2 convs then two stride-1 k4 p1 convs
+        side = size
+        for _ in range(3):
+            side = (side + 2 - 4) // 2 + 1
+        side = side - 1 - 1
+        for key in ("a", "b"):
+            assert D[key](x).shape == (2, 1, side, side)
+
+
+def test_cyclegan_single_direction_checkpoint_refuses_other_direction():
+    arch = {**tiny_arch("cyclegan", 32, 3), "directions": ["a2b"]}
+    G = FAMILIES["cyclegan"].build_generator(arch)
+    with pytest.raises(KeyError, match="no b2a generator"):
+        G.translate(torch.zeros(1, 3, 32, 32), "b2a")
+
+
+def test_default_archs_build_at_mnist_size():
+    """The shipped (non-tiny) defaults build and run at 28 px, one channel."""
+    torch.manual_seed(0)
+    for name in LATENT_FAMILIES:
+        family = FAMILIES[name]
+        arch = family.default_arch(28, 1, NUM_CLASSES)
+        G = family.build_generator(arch).eval()
+        z, labels = generator_input(name, arch, n=2)
+        with torch.no_grad():
+            assert G(z, labels).shape == (2, 1, 28, 28), name
+
+
+@pytest.mark.parametrize("size", [16, 48, 128])
+def test_dcgan_rejects_unsupported_size(size):
+    with pytest.raises(ValueError, match="support image sizes"):
+        spatial_plan(size)
+    with pytest.raises(ValueError):
+        DCGANGenerator(z_dim=10, channels=1, image_size=size, ngf=8)
+    assert size not in SUPPORTED_SIZES
+
+
+@pytest.mark.parametrize("name", ["cgan", "acgan"])
+def test_conditional_generator_needs_labels_and_uses_them(name):
+    torch.manual_seed(0)
+    family = FAMILIES[name]
+    arch = tiny_arch(name, 28, 1)
+    G = family.build_generator(arch).eval()
+    z = torch.randn(2, arch["z_dim"])
+    with pytest.raises(ValueError, match="pass labels"):
+        G(z)
+    with pytest.raises(ValueError, match="class labels must lie in 0..9"):
+        G(z, torch.tensor([0, 10]))
+    with torch.no_grad():
+        a = G(z, torch.tensor([1, 1]))
+        b = G(z, torch.tensor([7, 7]))
+    assert not torch.equal(a, b), "the label must change the image"
+
+
+def test_cgan_discriminator_needs_labels():
+    arch = tiny_arch("cgan", 28, 1)
+    D = FAMILIES["cgan"].build_discriminator(arch)
+    with pytest.raises(ValueError, match="pass labels"):
+        D(torch.zeros(2, 1, 28, 28))
+
+
+def test_infogan_codes_change_the_image():
+    torch.manual_seed(0)
+    family = FAMILIES["infogan"]
+    arch = tiny_arch("infogan", 28, 1)
+    G = family.build_generator(arch).eval()
+    z = torch.randn(1, family.latent_size(arch))
+    z2 = z.clone()
+    cat = slice(arch["z_dim"], arch["z_dim"] + arch["num_categories"])
+    z2[:, cat] = torch.flip(z[:, cat], dims=[1])
+    with torch.no_grad():
+        assert not torch.equal(G(z), G(z2))
+    assert family.latent_size(arch) == arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]
+
+
+@pytest.mark.parametrize("name", LATENT_FAMILIES + ["cyclegan"])
+def test_fixed_inputs_and_render_fixed(name):
+    """The progress grid's inputs: 25 latents, one row per class, or 5 test images per domain."""
+    torch.manual_seed(0)
+    family = FAMILIES[name]
+    size, channels = (32, 3) if family.translator else (28, 1)
+    arch = tiny_arch(name, size, channels)
+    data = None
+    if family.translator:
+        data = {"test_a": torch.randint(0, 255, (6, 3, 36, 36), dtype=torch.uint8),
+                "test_b": torch.randint(0, 255, (6, 3, 36, 36), dtype=torch.uint8)}
+    fixed = family.fixed_inputs(arch, 123, data)
+    again = family.fixed_inputs(arch, 123, data)
+    assert all(torch.equal(fixed[k], again[k]) for k in fixed), "fixed inputs must be seeded"
+    G = family.build_generator(arch).eval()
+    images, nrow = family.render_fixed(G, fixed, torch.device("cpu"))
+    expected = {"cyclegan": 20, "cgan": 50, "acgan": 50, "infogan": 50}.get(name, 25)
+    assert images.shape == (expected, channels, size, size)
+    assert nrow == 5
+    assert images.min() >= -1 and images.max() <= 1

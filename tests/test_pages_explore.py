@@ -1,0 +1,454 @@
+"""AppTest checks of Home, the latent explorer, InfoGAN codes and compare pages.
+
+Images are compared by their media URL, which Streamlit derives from a hash of the encoded image bytes,
+so "the URL changed" means "the picture's bytes changed".
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # pages import ui/ and ganmodels/ from the repo root, as `streamlit run app.py` does
+    sys.path.insert(0, str(REPO))
+
+from ganmodels.cards import CardError, read_card  # noqa: E402
+from ganmodels.checkpoint import list_checkpoints, load_model  # noqa: E402
+from ganmodels.explore import encode_latent  # noqa: E402
+
+HOME, EXPLORER, INFOGAN, COMPARE = "app.py", "pages/1_Latent_explorer.py", "pages/2_InfoGAN_codes.py", "pages/4_Compare_checkpoints.py"
+SHIPPED = REPO / "checkpoints"
+TIMEOUT = 120
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def models_in(root: Path) -> list[tuple[str, str, str]]:
+    """(id, family, title) of every readable checkpoint folder under root."""
+    out = []
+    for path in list_checkpoints(root):
+        if path.is_dir():
+            try:
+                card = read_card(path)
+            except CardError:
+                continue
+            out.append((card.id, card.family, card.title or card.id))
+    return out
+
+
+@pytest.fixture(params=["tiny", "shipped"])
+def any_root(request) -> Path:
+    """The tiny random-weight checkpoints, then the real checkpoints/ folder when it holds models."""
+    if request.param == "tiny":
+        return request.getfixturevalue("tiny_checkpoints")
+    if not models_in(SHIPPED):
+        pytest.skip(f"no trained models in {SHIPPED} yet (they are published after training)")
+    return SHIPPED
+
+
+def run_page(page: str, root: Path, monkeypatch, **query) -> AppTest:
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    at.query_params.update({k: str(v) for k, v in query.items()})
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def image_url(at: AppTest, caption_start: str) -> str:
+    found = [img.value[0] for img in at.image if img.captions and img.captions[0].startswith(caption_start)]
+    assert found, f"no image captioned '{caption_start}…' among {[img.captions for img in at.image]}"
+    return found[0]
+
+
+def main_image(at: AppTest) -> str:
+    """The explorer's picture: captioned 'seed N…' or 'latent from …'."""
+    found = [img for img in at.image if img.captions and img.captions[0].startswith(("seed ", "latent from"))]
+    assert len(found) == 1, [img.captions for img in at.image]
+    return found[0].value[0]
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button '{label}' among {[b.label for b in at.button]}"
+    return found[0]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+@pytest.fixture(scope="module")
+def broken_root(tiny_checkpoints, tmp_path_factory) -> Path:
+    """One good model beside three broken ones: missing weights, garbage weights, a card that is not JSON."""
+    root = tmp_path_factory.mktemp("broken")
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", root / "tiny-dcgan")
+    missing = root / "a-missing-weights"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", missing)
+    card = json.loads((missing / "card.json").read_text())
+    (missing / "card.json").write_text(json.dumps({**card, "id": "a-missing-weights", "weights": "nowhere.safetensors"}))
+    garbage = root / "b-garbage-weights"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", garbage)
+    (garbage / "card.json").write_text(json.dumps({**card, "id": "b-garbage-weights", "title": "Garbage"}))
+    (garbage / "generator.safetensors").write_bytes(b"\x00garbage" * 100)
+    bad_card = root / "c-bad-card"
+    bad_card.mkdir()
+    (bad_card / "card.json").write_text("{ not json")
+    return root
+
+
+@pytest.fixture(scope="module")
+def snapshot_root(tiny_checkpoints, tmp_path_factory) -> Path:
+    """tiny-dcgan with one kept snapshot whose weights differ, plus tiny-infogan and tiny-cyclegan."""
+    from ganmodels.checkpoint import read_weights, save_weights
+
+    root = tmp_path_factory.mktemp("snapshots")
+    for name in ("tiny-dcgan", "tiny-infogan", "tiny-cyclegan"):
+        shutil.copytree(tiny_checkpoints / name, root / name)
+    folder = root / "tiny-dcgan"
+    state = {k: v * 1.5 if v.is_floating_point() else v for k, v in read_weights(folder / "generator.safetensors").items()}
+    save_weights(state, folder / "snapshots" / "step_0000010.safetensors", precision="float16")
+    card = json.loads((folder / "card.json").read_text())
+    card["training"]["steps_done"] = 20
+    card["metrics"] = {"classifier_fid": 10.0, "classifier_fid_floor": 0.5, "coverage_entropy_ratio": 0.9}
+    card["snapshots"] = [
+        {"step": 10, "weights": "snapshots/step_0000010.safetensors", "grid": None, "metrics": {"classifier_fid": 30.0}},
+        {"step": 20, "weights": "generator.safetensors", "grid": None, "metrics": {"classifier_fid": 10.0}},
+    ]
+    (folder / "card.json").write_text(json.dumps(card))
+    return root
+
+
+# --- Home -------------------------------------------------------------------------------------------
+
+
+def test_home_renders_every_model(any_root, monkeypatch):
+    at = run_page(HOME, any_root, monkeypatch)
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    titles = [s.value for s in at.subheader]
+    for model_id, family, title in models_in(any_root):
+        assert title in titles, f"{model_id} has no tile"
+    image_models = [m for m in models_in(any_root) if m[1] != "cyclegan"]
+    assert len(at.image) >= len(image_models)
+    assert "Models run on" in texts(at.caption)
+    linked = {p.proto.page for p in at.page_link}
+    assert {"Latent_explorer", "InfoGAN_codes", "Compare_checkpoints"} <= linked
+
+
+def test_home_shows_friendly_metrics_and_generated_grid(tiny_checkpoints, monkeypatch):
+    at = run_page(HOME, tiny_checkpoints, monkeypatch)
+    assert "**Variety across classes**: 50.0%" in texts(at.markdown)
+    assert "coverage_entropy_ratio" not in texts(at.markdown)
+    captions = [img.captions[0] for img in at.image]
+    assert captions.count("25 samples from seed 0") == 7  # every family but CycleGAN draws its own grid
+    assert "translates photos" in texts(at.info)
+
+
+def test_home_prefers_the_latest_snapshot_grid(tiny_checkpoints, tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "tiny-dcgan"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", folder)
+    (folder / "grids").mkdir()
+    Image.new("L", (20, 20), 255).save(folder / "grids" / "step_0000500.png")
+    card = json.loads((folder / "card.json").read_text())
+    card["snapshots"] = [{"step": 500, "grid": "grids/step_0000500.png", "weights": None, "metrics": {}}]
+    (folder / "card.json").write_text(json.dumps(card))
+    at = run_page(HOME, tmp_path, monkeypatch)
+    assert_clean(at)
+    assert [img.captions[0] for img in at.image] == ["Fixed test inputs at step 500"]
+
+
+def test_home_broken_checkpoints_stay_in_their_tiles(broken_root, monkeypatch):
+    at = run_page(HOME, broken_root, monkeypatch)
+    assert_clean(at)
+    errors = texts(at.error)
+    assert "nowhere.safetensors" in errors and "missing" in errors
+    assert "generator.safetensors" in errors  # the garbage file is named
+    assert "not valid JSON" in errors
+    assert len(at.error) == 3
+    assert image_url(at, "25 samples from seed 0")  # the good model still renders
+
+
+def test_home_with_no_checkpoints(tmp_path, monkeypatch):
+    at = run_page(HOME, tmp_path / "empty", monkeypatch)
+    assert_clean(at)
+    assert "No checkpoints found" in texts(at.warning)
+
+
+# --- Latent explorer ---------------------------------------------------------------------------------
+
+
+def test_explorer_renders_and_seed_changes_image(any_root, monkeypatch):
+    at = run_page(EXPLORER, any_root, monkeypatch)
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    before = main_image(at)
+    assert at.query_params["seed"] == "0" and "model" in at.query_params
+    at.number_input(key="lx_seed").set_value(5).run()
+    assert_clean(at)
+    assert main_image(at) != before
+    assert at.query_params["seed"] == "5"
+    for caption in ("Samples 1 to 16", "A, B, C", "Seed 0 → seed 1", "The same walk"):
+        image_url(at, caption)
+
+
+def test_explorer_new_seed_button(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan")
+    before = main_image(at)
+    button(at, "New seed").click().run()
+    assert_clean(at)
+    assert at.number_input(key="lx_seed").value != 0
+    assert main_image(at) != before
+    assert at.query_params["seed"] == str(at.number_input(key="lx_seed").value)
+
+
+@pytest.mark.parametrize("model_id", ["tiny-dcgan", "tiny-mlp", "tiny-infogan", "tiny-acgan"])
+def test_explorer_sliders_change_image(tiny_checkpoints, monkeypatch, model_id):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model=model_id)
+    assert_clean(at)
+    start = main_image(at)
+    first = at.slider(key="lx_principal_0")
+    assert first.label.startswith("Direction 1 (") and "% of the change" in first.label and "nan" not in first.label
+    first.set_value(2.5).run()
+    assert_clean(at)
+    moved = main_image(at)
+    assert moved != start
+    assert at.query_params["offsets"] == "0:2.5" and at.query_params["mode"] == "principal"
+    at.radio(key="lx_mode").set_value("raw").run()
+    assert main_image(at) == start  # raw sliders start at zero: the seed's own picture
+    at.slider(key="lx_raw_3").set_value(-3.0).run()
+    assert_clean(at)
+    assert main_image(at) not in (start, moved)
+    assert at.query_params["offsets"] == "3:-3" and at.query_params["mode"] == "raw"
+    button(at, "Reset sliders").click().run()
+    assert main_image(at) == start and "offsets" not in at.query_params
+
+
+def test_explorer_class_and_truncation_change_image(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-cgan")
+    assert_clean(at)
+    start = main_image(at)
+    labels = at.selectbox(key="lx_label")
+    assert labels.options == [str(i) for i in range(10)]
+    labels.set_value(3).run()
+    assert_clean(at)
+    by_class = main_image(at)
+    assert by_class != start and at.query_params["class"] == "3"
+    at.select_slider(key="lx_psi").set_value(0.3).run()
+    assert_clean(at)
+    assert main_image(at) != by_class and at.query_params["psi"] == "0.3"
+
+
+def test_explorer_url_reproduces_state(tiny_checkpoints, monkeypatch):
+    query = {"model": "tiny-cgan", "seed": 42, "psi": 0.5, "class": 3, "mode": "raw", "offsets": "1:1.5"}
+    shared = run_page(EXPLORER, tiny_checkpoints, monkeypatch, **query)
+    assert_clean(shared)
+    assert shared.number_input(key="lx_seed").value == 42
+    assert shared.select_slider(key="lx_psi").value == 0.5
+    assert shared.selectbox(key="lx_label").value == 3
+    assert shared.radio(key="lx_mode").value == "raw"
+    assert shared.slider(key="lx_raw_1").value == 1.5
+    # The same state reached by hand gives the same picture.
+    by_hand = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-cgan")
+    by_hand.number_input(key="lx_seed").set_value(42).run()
+    by_hand.select_slider(key="lx_psi").set_value(0.5).run()
+    by_hand.selectbox(key="lx_label").set_value(3).run()
+    by_hand.radio(key="lx_mode").set_value("raw").run()
+    by_hand.slider(key="lx_raw_1").set_value(1.5).run()
+    assert_clean(by_hand)
+    assert main_image(by_hand) == main_image(shared)
+    assert {k: by_hand.query_params[k] for k in query} == {k: str(v) for k, v in query.items()}
+
+
+def test_explorer_bad_url_values_fall_back(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan", seed="abc", psi="x", mode="?",
+                  offsets="0:zz", z="not-a-latent")
+    assert_clean(at)
+    assert at.number_input(key="lx_seed").value == 0
+    assert "could not be used" in texts(at.warning)
+    assert main_image(at)
+
+
+def test_explorer_latent_upload(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan")
+    start = main_image(at)
+    uploader = at.file_uploader(key="lx_upload")
+    uploader.upload("notes.json", b"this is not json", "application/json").run()
+    assert_clean(at)
+    assert "not a GAN Studio latent file" in texts(at.error)
+    assert main_image(at) == start  # the page keeps working
+
+    wrong = encode_latent("other", torch.zeros(1, 7))
+    at.file_uploader(key="lx_upload").clear().upload("wrong.json", wrong, "application/json").run()
+    assert_clean(at)
+    assert "7 numbers" in texts(at.error) and "takes 100" in texts(at.error)
+
+    model = load_model(tiny_checkpoints / "tiny-dcgan", "cpu")
+    good = encode_latent("tiny-dcgan", model.latents(9, 1), seed=9, psi=None, label=None)
+    at.file_uploader(key="lx_upload").clear().upload("mine.json", good, "application/json").run()
+    assert_clean(at)
+    assert not at.error
+    assert at.image[0].captions[0].startswith("latent from the file mine.json")
+    assert main_image(at) != start
+    assert at.number_input(key="lx_seed").value == 9 and "z" in at.query_params
+    button(at, "Back to the seed's picture").click().run()
+    assert at.image[0].captions[0].startswith("seed 9") and "z" not in at.query_params
+
+
+def test_explorer_arithmetic_and_shared_result(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan")
+    arithmetic = image_url(at, "A, B, C")
+    at.multiselect(key="lx_arith_A").set_value([1, 4]).run()
+    assert_clean(at)
+    assert image_url(at, "A, B, C") != arithmetic
+    at.multiselect(key="lx_arith_B").set_value([]).run()
+    assert "Pick at least one sample" in texts(at.info)
+    at.multiselect(key="lx_arith_B").set_value([2]).run()
+    button(at, "Explore the result with the sliders").click().run()
+    assert_clean(at)
+    assert at.image[0].captions[0].startswith("latent from A − B + C")
+    result = main_image(at)
+    token = at.query_params["z"]
+    # The result's link brings the same picture back in a new session.
+    again = run_page(EXPLORER, tiny_checkpoints, monkeypatch, **dict(at.query_params))
+    assert_clean(again)
+    assert again.image[0].captions[0].startswith("latent from the shared link")
+    assert again.query_params["z"] == token
+    assert main_image(again) == result
+
+
+def test_explorer_interpolation_strip_and_gif(tiny_checkpoints, monkeypatch):
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan")
+    strip, gif = image_url(at, "Seed 0 → seed 1"), image_url(at, "The same walk")
+    assert gif.endswith(".gif")
+    assert "Download GIF" in [d.label for d in at.get("download_button")]
+    at.radio(key="lx_method").set_value("lerp").run()
+    assert image_url(at, "Seed 0 → seed 1, 8 steps (lerp)") != strip
+    at.number_input(key="lx_to").set_value(7).run()
+    at.slider(key="lx_steps").set_value(4).run()
+    assert_clean(at)
+    assert image_url(at, "Seed 0 → seed 7, 4 steps") and image_url(at, "The same walk") != gif
+    # Every picture on the page can be downloaded.
+    assert len([d for d in at.get("download_button") if d.label == "Download PNG"]) == 4
+
+
+def test_explorer_broken_checkpoint_shows_error(broken_root, monkeypatch):
+    for model_id in ("a-missing-weights", "b-garbage-weights"):
+        at = run_page(EXPLORER, broken_root, monkeypatch, model=model_id)
+        assert_clean(at)
+        assert "could not be loaded" in texts(at.error)
+        assert not at.image
+    at = run_page(EXPLORER, broken_root, monkeypatch, model="c-bad-card")
+    assert_clean(at)
+    assert "card is broken" in texts(at.error)
+
+
+# --- InfoGAN codes ------------------------------------------------------------------------------------
+
+
+def test_infogan_page_renders(any_root, monkeypatch):
+    infogans = [m for m in models_in(any_root) if m[1] == "infogan"]
+    if not infogans:
+        pytest.skip("no InfoGAN among these checkpoints")
+    at = run_page(INFOGAN, any_root, monkeypatch, model=infogans[0][0])
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert len(at.image) == 2
+    assert "without labels" in texts(at.caption) or "never shown a label" in texts(at.caption)
+
+
+def test_infogan_controls_change_output(tiny_checkpoints, monkeypatch):
+    at = run_page(INFOGAN, tiny_checkpoints, monkeypatch, model="tiny-infogan")
+    assert_clean(at)
+    live = image_url(at, "category 0")
+    traversal = image_url(at, "Rows: category 0 to 9; columns: c1")
+    at.selectbox(key="ic_cat").set_value(4).run()
+    assert_clean(at)
+    by_category = image_url(at, "category 4")
+    assert by_category != live
+    at.slider(key="ic_c1").set_value(1.8).run()
+    assert image_url(at, "category 4 · c1 = +0.0, c2 = +1.8") != by_category
+    at.selectbox(key="ic_sweep").set_value(1).run()
+    assert image_url(at, "Rows: category 0 to 9; columns: c2") != traversal
+    at.number_input(key="ic_seed").set_value(3).run()
+    assert_clean(at)
+    assert image_url(at, "category 4") != by_category
+    assert len([d for d in at.get("download_button") if d.label == "Download PNG"]) == 2
+
+
+def test_infogan_page_without_infogan_models(broken_root, monkeypatch):
+    at = run_page(INFOGAN, broken_root, monkeypatch)
+    assert_clean(at)
+    assert not at.image
+    assert at.error or at.warning or at.info
+
+
+# --- Compare checkpoints -------------------------------------------------------------------------------
+
+
+def compare_columns(at: AppTest) -> list:
+    return [c for c in at.columns if c.image or c.error or c.info]
+
+
+def test_compare_renders_two_entries(any_root, monkeypatch):
+    at = run_page(COMPARE, any_root, monkeypatch)
+    assert_clean(at)
+    chosen = at.multiselect(key="cmp_entries").value
+    assert len(chosen) == 2
+    columns = compare_columns(at)
+    assert len(columns) == 2
+    assert all(c.image or c.info for c in columns)
+
+
+def test_compare_same_latent_and_snapshots(snapshot_root, monkeypatch):
+    at = run_page(COMPARE, snapshot_root, monkeypatch)
+    entries = at.multiselect(key="cmp_entries")
+    assert "tiny-dcgan @ step 10" in entries.options
+    entries.set_value(["tiny-dcgan @ final (step 20)", "tiny-dcgan @ step 10"]).run()
+    assert_clean(at)
+    columns = compare_columns(at)
+    assert len(columns) == 2 and all(len(c.image) == 1 for c in columns)
+    assert columns[0].image[0].value[0] != columns[1].image[0].value[0]  # the snapshot draws differently
+    assert "exactly the same" in texts(at.caption)
+    assert len(at.dataframe) == 1
+    table = at.dataframe[0].value
+    assert list(table.index) == ["tiny-dcgan @ final (step 20)", "tiny-dcgan @ step 10"]
+    assert "Distance to real images (FID)" in table.columns
+    assert len(at.get("plotly_chart")) == 1
+    before = columns[0].image[0].value[0]
+    at.number_input(key="cmp_seed").set_value(4).run()
+    assert compare_columns(at)[0].image[0].value[0] != before
+
+
+def test_compare_different_latents_and_cyclegan(snapshot_root, monkeypatch):
+    at = run_page(COMPARE, snapshot_root, monkeypatch)
+    at.multiselect(key="cmp_entries").set_value(["tiny-dcgan @ final (step 20)", "tiny-infogan @ final",
+                                                 "tiny-cyclegan @ final"]).run()
+    assert_clean(at)
+    assert len(compare_columns(at)) == 3
+    assert "share the seed but not the exact numbers" in texts(at.caption)
+    assert "latent differs" in "\n".join(img.captions[0] for img in at.image)
+    assert "skipped" in texts(at.info)
+
+
+def test_compare_broken_entries_show_errors(broken_root, monkeypatch):
+    at = run_page(COMPARE, broken_root, monkeypatch)
+    entries = at.multiselect(key="cmp_entries")
+    entries.set_value(list(entries.options)).run()
+    assert_clean(at)
+    assert len(compare_columns(at)) == 4
+    errors = texts(at.error)
+    assert "nowhere.safetensors" in errors and "not valid JSON" in errors and "generator.safetensors" in errors
+    assert len(at.image) == 1  # the good model still draws
+    assert len(at.dataframe) == 1

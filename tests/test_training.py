@@ -1,0 +1,285 @@
+"""The training CLI end to end on tiny data: every family, run-folder contents, kill + resume determinism, bad paths."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from ganmodels import train as gtrain
+from ganmodels.cards import read_card
+from ganmodels.checkpoint import load_model
+from ganmodels.families import sgan as sgan_module
+from ganmodels.images import grid
+from ganmodels.registry import FAMILIES
+from ganmodels.runs import read_losses, run_status
+
+FAMILY_NAMES = list(FAMILIES)
+TINY_ARGS = {
+    "mlp": ["--arch", "g_hidden=[32,32]", "--arch", "d_hidden=[32]"],
+    "dcgan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "cgan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "acgan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "infogan": ["--arch", "ngf=8", "--arch", "ndf=8"],
+    "wgan_gp": ["--arch", "ngf=8", "--arch", "ndf=8", "--hp", "n_critic=2"],
+    "sgan": ["--arch", "g_hidden=32", "--arch", "d_hidden=[32,16]", "--labels", "50"],
+    "cyclegan": ["--image-size", "32", "--arch", "n_blocks=2", "--arch", "ngf=8", "--arch", "ndf=8", "--hp", "pool_size=3"],
+}
+BASE_COLUMNS = ["step", "epoch", "d_real", "d_fake", "d_total", "g"]
+EXTRA_COLUMNS = {
+    "acgan": {"d_class", "g_class"},
+    "infogan": {"info", "info_cat", "info_cont"},
+    "wgan_gp": {"gp", "wasserstein"},
+    "sgan": {"supervised", "labelled_acc"},
+    "cyclegan": {"cycle", "identity", "gan_a2b", "gan_b2a", "lr"},
+}
+GRID_IMAGES = {"cgan": 50, "acgan": 50, "infogan": 50, "cyclegan": 20}
+STEPS, EVERY, KILL_AT = 12, 4, 10  # losses are flushed at step 10, the last snapshot before it is step 8
+
+
+class SimulatedKill(BaseException):
+    """Stands in for SIGKILL / Ctrl-C in the middle of a run."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fast_training(tmp_path_factory):
+    """Private image cache; SGAN's yardstick classifier trained for 30 steps instead of 2000."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANSTUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+    original = sgan_module.train_plain_classifier
+    mp.setattr(sgan_module, "train_plain_classifier", lambda *a, **k: original(*a, **{**k, "steps": 30}))
+    yield
+    mp.undo()
+
+
+def train_argv(family: str, runs: Path, name: str, mnist: Path, unpaired: Path, steps: int = STEPS, every: int = EVERY) -> list[str]:
+    argv = [family, "--steps", str(steps), "--snapshot-every", str(every), "--runs-dir", str(runs), "--name", name,
+            "--seed", "3", "--no-progress", *TINY_ARGS[family]]
+    if family == "cyclegan":
+        return argv + ["--dataset", "image-folder", "--data-root", str(unpaired), "--batch-size", "1", "--max-images", "5"]
+    return argv + ["--data-root", str(mnist), "--batch-size", "16", "--max-images", "200"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_mnist, tiny_unpaired):
+    """family -> folder of an uninterrupted STEPS-step run (trained once per module)."""
+    runs = tmp_path_factory.mktemp("runs")
+    done: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in done:
+            assert gtrain.main(train_argv(family, runs, family, tiny_mnist, tiny_unpaired)) == 0
+            done[family] = runs / family
+        return done[family]
+
+    return get
+
+
+def read_rows(folder: Path) -> tuple[list[str], list[list[str]]]:
+    with open(folder / "losses.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def png_array(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        return np.asarray(img.convert("RGB"))
+
+
+def assert_no_temporary_files(folder: Path) -> None:
+    leftovers = [p for p in folder.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, f"atomic writes left temporary files: {leftovers}"
+
+
+# --- every family -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_train_every_family(family, trained):
+    folder = trained(family)
+    header, rows = read_rows(folder)
+    assert header[:6] == BASE_COLUMNS
+    assert EXTRA_COLUMNS.get(family, set()) <= set(header), f"{family} must log its own losses"
+    steps = [int(r[0]) for r in rows]
+    assert steps == list(range(1, STEPS + 1)), "one row per step, no gaps or duplicates"
+    for row in rows:
+        assert all(math.isfinite(float(v)) for v in row), row
+    columns = read_losses(folder)
+    assert columns["step"][-1] == STEPS and len(columns["d_total"]) == STEPS
+
+    card = read_card(folder)
+    assert card.family == family and card.id == family
+    assert card.training["steps_done"] == STEPS and card.training["total_steps"] == STEPS
+    assert card.training["status"] == "finished"
+    assert card.training["command"].startswith(f"python -m ganmodels.train {family} ")
+    assert card.training["hparams"]["batch_size"] == (1 if family == "cyclegan" else 16)
+    assert [s["step"] for s in card.snapshots] == list(range(EVERY, STEPS + 1, EVERY))
+    size = 32 if family == "cyclegan" else 28
+    assert card.image_size == size
+    rows_in_grid = GRID_IMAGES.get(family, 25) // 5
+    for snap in card.snapshots:
+        arr = png_array(folder / snap["grid"])
+        assert arr.shape[:2] == (rows_in_grid * size + (rows_in_grid + 1) * 2, 5 * size + 6 * 2)
+        assert (folder / snap["weights"]).is_file()
+        assert snap["epoch"] > 0
+    assert (folder / card.weights).is_file() and (folder / "fixed_inputs.safetensors").is_file()
+    if family == "sgan":
+        assert card.training["companions"] == ["baseline", "classifier"]
+        assert "test_accuracy" in card.snapshots[-1]["metrics"]
+        assert card.training["hparams"]["labels"] == 50
+    if family == "cyclegan":
+        assert card.arch["domains"] == {"a": "horse", "b": "zebra"}
+        assert card.dataset["name"] == "horse2zebra"
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "finished" and status["step"] == STEPS
+    assert run_status(folder) == "finished"
+    assert_no_temporary_files(folder)
+
+    # the run folder is a loadable checkpoint, and the final snapshot is the shipped generator
+    model = load_model(folder, device="cpu")
+    final = load_file(str(folder / card.snapshots[-1]["weights"]))
+    for key, value in model.generator.state_dict().items():
+        assert torch.equal(value, final[key]), key
+    if family == "cyclegan":
+        out = model.translate(torch.zeros(1, 3, 32, 32), "b2a")
+        assert out.shape == (1, 3, 32, 32)
+    else:
+        out = model.generate(model.latents(0, 2), [1] if model.family.conditional else None)
+        assert out.shape == (2, 1, 28, 28) and out.abs().max() <= 1
+
+
+def kill_at(monkeypatch, step: int) -> None:
+    """Make the run die right after it flushed the losses of `step` (between two snapshots)."""
+    original = gtrain.Run.write_status
+
+    def write_status(self, extra):
+        original(self, extra)
+        if extra.get("status") == "running" and self.step == step:
+            raise SimulatedKill(f"killed at step {step}")
+
+    monkeypatch.setattr(gtrain.Run, "write_status", write_status)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_kill_and_resume_reproduces_the_uninterrupted_run(family, trained, tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    reference = trained(family)
+    runs = tmp_path / "runs"
+    with monkeypatch.context() as mp:
+        kill_at(mp, KILL_AT)
+        with pytest.raises(SimulatedKill):
+            gtrain.main(train_argv(family, runs, "killed", tiny_mnist, tiny_unpaired))
+    folder = runs / "killed"
+
+    # the state a kill leaves: losses past the last snapshot, a card and state at the snapshot
+    _, rows = read_rows(folder)
+    assert [int(r[0]) for r in rows] == list(range(1, KILL_AT + 1))
+    card = read_card(folder)
+    assert card.training["steps_done"] == 8 and [s["step"] for s in card.snapshots] == [4, 8]
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "stopped" and "SimulatedKill" in status["error"]
+    assert run_status(folder) == "stopped"
+    assert not (folder / "grids" / "step_0000012.png").exists()
+
+    # the resumed state renders the snapshot's fixed-input grid exactly
+    run = gtrain.Run.resume(folder)
+    assert run.step == 8
+    G = run.trainer.G.eval()
+    images, nrow = run.family.render_fixed(G, run.fixed, run.device)
+    assert np.array_equal(np.asarray(grid(images, nrow=nrow).convert("RGB")), png_array(folder / "grids" / "step_0000008.png"))
+    _, rows = read_rows(folder)
+    assert [int(r[0]) for r in rows] == list(range(1, 9)), "steps replayed after the snapshot are dropped"
+    del run
+
+    assert gtrain.main(["--resume", str(folder), "--steps", str(STEPS), "--no-progress"]) == 0
+
+    header, rows = read_rows(folder)
+    ref_header, ref_rows = read_rows(reference)
+    assert [int(r[0]) for r in rows] == list(range(1, STEPS + 1)), "steps continue with no duplicates"
+    assert header == ref_header
+    assert rows == ref_rows, "resuming must reproduce the uninterrupted run's losses exactly (CPU determinism)"
+    card = read_card(folder)
+    assert card.training["steps_done"] == STEPS and card.training["status"] == "finished"
+    assert [s["step"] for s in card.snapshots] == [4, 8, 12]
+    for step in (4, 8, 12):
+        tag = f"step_{step:07d}"
+        assert np.array_equal(png_array(folder / "grids" / f"{tag}.png"), png_array(reference / "grids" / f"{tag}.png")), tag
+    resumed, uninterrupted = load_file(str(folder / card.weights)), load_file(str(reference / card.weights))
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+    assert_no_temporary_files(folder)
+
+
+def test_extending_a_finished_run_continues_it(trained, tmp_path, tiny_mnist, tiny_unpaired):
+    """Train 4 steps, finish, then --resume with more --steps: the same run as training 12 at once."""
+    reference = trained("dcgan")
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "short", tiny_mnist, tiny_unpaired, steps=4, every=4)) == 0
+    folder = runs / "short"
+    assert read_card(folder).training["status"] == "finished"
+    assert gtrain.main(["--resume", str(folder), "--steps", str(STEPS), "--no-progress"]) == 0
+    _, rows = read_rows(folder)
+    _, ref_rows = read_rows(reference)
+    assert [int(r[0]) for r in rows] == list(range(1, STEPS + 1))
+    assert rows == ref_rows
+    card = read_card(folder)
+    assert card.training["total_steps"] == STEPS and card.training["steps_done"] == STEPS
+    assert [s["step"] for s in card.snapshots] == [4, 8, 12]
+    # resuming a finished run without more steps trains nothing and keeps the log intact
+    assert gtrain.main(["--resume", str(folder), "--no-progress"]) == 0
+    assert read_rows(folder)[1] == rows
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "family,extra,message",
+    [
+        ("dcgan", ["--data-root", "{missing}"], r"mnist not found at .*no-such-dataset"),
+        ("dcgan", ["--dataset", "fashion-mnist", "--data-root", "{missing}"], "fashion-mnist not found"),
+        ("cyclegan", ["--dataset", "image-folder", "--data-root", "{missing}"], "unpaired dataset folder not found.*no-such-dataset"),
+        ("cyclegan", ["--dataset", "mnist"], "CycleGAN trains on an unpaired image folder"),
+        ("dcgan", ["--dataset", "image-folder"], "needs --data-root"),
+        ("dcgan", ["--dataset", "image-folder", "--data-root", "{missing}"], "image folder not found"),
+        ("cgan", ["--dataset", "image-folder", "--data-root", "{missing}"], "cgan needs class labels"),
+    ],
+)
+def test_missing_dataset_exits_2_with_message(family, extra, message, tmp_path, capsys):
+    missing = tmp_path / "no-such-dataset"
+    argv = [family, "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--name", "x", "--no-progress"]
+    argv += [a.replace("{missing}", str(missing)) for a in extra]
+    assert gtrain.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs" / "x").exists(), "a failed start must not leave a half-made run folder"
+
+
+def test_resume_errors(tmp_path, trained, tiny_mnist, tiny_unpaired):
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        gtrain.main(["--resume", str(tmp_path)])
+    # a run whose dataset has gone away: exit code 2, not a traceback
+    data = tmp_path / "mnist-copy"
+    shutil.copytree(tiny_mnist, data)
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "moved", data, tiny_unpaired, steps=2, every=2)) == 0
+    shutil.rmtree(data)
+    assert gtrain.main(["--resume", str(runs / "moved"), "--steps", "4", "--no-progress"]) == 2
+    # starting over an existing run is refused rather than overwriting it
+    with pytest.raises(SystemExit, match="already holds a run"):
+        gtrain.main(train_argv("dcgan", runs, "moved", tiny_mnist, tiny_unpaired, steps=2, every=2))
+
+
+def test_bad_override_is_refused(tmp_path, tiny_mnist):
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        gtrain.main(["dcgan", "--data-root", str(tiny_mnist), "--runs-dir", str(tmp_path), "--arch", "ngf"])
