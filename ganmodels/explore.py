@@ -18,31 +18,34 @@ class LatentFileError(ValueError):
     """A latent file or URL that does not fit the chosen model, with the reason."""
 
 
+@torch.no_grad()
 def _flat_output(model: LoadedModel, z: torch.Tensor, labels) -> torch.Tensor:
-    # No torch.no_grad() here: principal_directions differentiates through this call.
-    y = None if labels is None else torch.as_tensor(labels, dtype=torch.long).reshape(-1).to(model.device)
-    return model.generator(z, y).flatten(1)
+    """Flattened images for a batch; a single class label applies to the whole batch."""
+    y = None if labels is None else torch.as_tensor(labels, dtype=torch.long).reshape(-1).expand(len(z)).to(model.device)
+    return model.generator(z.to(model.device), y).flatten(1).double().cpu()
 
 
-def principal_directions(model: LoadedModel, k: int = 8, probes: int = 8, seed: int = 0, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+def principal_directions(model: LoadedModel, k: int = 8, probes: int = 8, seed: int = 0, labels=None,
+                         eps: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
     """Latent directions that change the image most: top eigenvectors of the mean JᵀJ of G.
 
-    Returns (directions k×D, share of image change each explains). Computed on the
-    noise part only, so InfoGAN codes and class labels keep their own controls.
+    J is taken by central differences, all 2·D perturbed latents of a probe in one batch
+    (eval-mode nets are batch-independent), which is an order of magnitude faster than
+    autograd's Jacobian on a CPU. Returns (directions k×D, share of image change each
+    explains). Only the noise part moves, so InfoGAN codes and class labels keep their own controls.
     """
     noise_dim = model.card.arch["z_dim"]
-    base = model.latents(seed, probes).to(model.device)
+    step = torch.eye(noise_dim) * eps
     gram = torch.zeros(noise_dim, noise_dim, dtype=torch.float64)
-    for z0 in base:
-        def image_of(noise, z0=z0):
-            z = torch.cat([noise, z0[noise_dim:]]).unsqueeze(0)
-            return _flat_output(model, z, labels)[0]
-
-        with torch.enable_grad():
-            jac = torch.autograd.functional.jacobian(image_of, z0[:noise_dim].clone(), vectorize=True)
-        gram += (jac.T @ jac).double().cpu()
+    for z0 in model.latents(seed, probes):
+        plus, minus = z0.repeat(noise_dim, 1), z0.repeat(noise_dim, 1)
+        plus[:, :noise_dim] += step
+        minus[:, :noise_dim] -= step
+        out = _flat_output(model, torch.cat([plus, minus]), labels)
+        jac = (out[:noise_dim] - out[noise_dim:]) / (2 * eps)  # noise_dim × pixels, i.e. Jᵀ
+        gram += jac @ jac.T
     eigvals, eigvecs = torch.linalg.eigh(gram / probes)
-    order = eigvals.flip(0)
+    order = eigvals.flip(0).clamp_min(0)
     k = min(k, noise_dim)
     return eigvecs.flip(1)[:, :k].T.float(), (order[:k] / order.sum()).float()
 

@@ -82,8 +82,15 @@ def metric_help(key: str) -> str:
     return ""
 
 
+def metric_kind(key: str) -> str:
+    """'percent' for shares, 'times' for ratios, else 'number' (how tables and tiles format it)."""
+    if key in METRICS:
+        return METRICS[key][1]
+    return "percent" if "rate" in key or "accuracy" in key else "number"
+
+
 def format_metric(key: str, value) -> str:
-    kind = METRICS[key][1] if key in METRICS else ("percent" if "rate" in key or "accuracy" in key else "number")
+    kind = metric_kind(key)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return str(value)
     if kind == "percent":

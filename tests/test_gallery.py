@@ -35,6 +35,8 @@ def test_quality_figures_labels_format_and_order():
     assert text == {"classifier_fid": "12.24", "fid_to_floor": "221x", "coverage_entropy_ratio": "96.1%",
                     "conditional_accuracy": "50.0%"}
     assert all(r["label"] != r["key"] and r["help"] for r in rows)
+    assert [gallery.metric_kind(k) for k in ("fid_to_floor", "code_purity", "target_rate_a2b_128px", "cycle_l1_a2b_128px")] == [
+        "times", "percent", "percent", "number"]
     assert "classifier_fid_floor" in [r["key"] for r in gallery.quality_figures(metrics, include_floor=True)]
 
 

@@ -99,5 +99,6 @@ def sidebar_device() -> None:
 def show_image(image, caption: str, filename: str, key: str, min_side: int = 256) -> None:
     """An image, enlarged crisply for small digits, with its own download button."""
     big = upscale(image, min_side)
-    st.image(big, caption=caption, width="stretch" if big.width > 400 else big.width)
+    # PNG, not the automatic JPEG: lossy compression smears enlarged pixels and would differ from the download.
+    st.image(big, caption=caption, width="stretch" if big.width > 400 else big.width, output_format="PNG")
     st.download_button("Download PNG", png_bytes(image), file_name=filename, mime="image/png", key=key)

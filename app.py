@@ -1,0 +1,159 @@
+"""GAN Studio home: what a GAN is, and a gallery of every model with samples and measured quality."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from ganmodels import gallery
+from ganmodels.device import describe_device
+from ganmodels.images import png_bytes, upscale
+from ganmodels.registry import FAMILIES
+from ui.common import REPO_ROOT, checkpoint_root, device, get_model, model_catalogue, sidebar_device
+
+st.set_page_config(page_title="GAN Studio", layout="wide")
+
+PAGES_DIR = REPO_ROOT / "pages"
+# What each page is for, matched by a word in its file name; pages found on disk without a match still get a link.
+PAGE_NOTES = {
+    "latent": "move through a model's latent space: seeds, sliders, interpolation, arithmetic",
+    "infogan": "the factors an InfoGAN discovered on its own",
+    "training": "how a model learned: progress grids, loss curves, start a run",
+    "compare": "the same random numbers through several checkpoints side by side",
+    "cyclegan": "turn horses into zebras and back with your own photos",
+    "sgan": "a classifier that learned from only 100 labels",
+}
+TILES_PER_ROW = 3
+
+
+def page_files() -> list[Path]:
+    return sorted(PAGES_DIR.glob("[0-9]*.py")) if PAGES_DIR.is_dir() else []
+
+
+def page_title(path: Path) -> str:
+    return path.stem.split("_", 1)[-1].replace("_", " ")
+
+
+def page_for(word: str) -> str | None:
+    """Relative path of the page whose file name contains `word`, if that page exists."""
+    match = next((p for p in page_files() if word in p.stem.lower()), None)
+    return f"pages/{match.name}" if match else None
+
+
+@st.cache_data(show_spinner="Drawing samples…", max_entries=64)
+def generated_grid_png(path: str, stamp: float, _model) -> bytes:
+    """5x5 samples from seed 0, for models whose folder has no progress grid; keyed by path and card time."""
+    return png_bytes(gallery.sample_grid(_model, seed=0, n=25, nrow=5))
+
+
+def card_stamp(path: Path) -> float:
+    target = path / "card.json" if path.is_dir() else path
+    return target.stat().st_mtime if target.exists() else 0.0
+
+
+def tile(entry: dict) -> None:
+    """One model: title, what it is, a sample grid and its quality figures. Failures stay inside the tile."""
+    st.subheader(entry["title"])
+    if entry["error"]:
+        st.error(f"This checkpoint's card is broken: {entry['error']}")
+        return
+    model = get_model(entry["path"])  # shows the reason in this tile when it fails
+    if model is None:
+        st.caption(f"`{entry['id']}` · {entry['family']}")
+        return
+    card = model.card
+    family = FAMILIES[card.family]
+    dataset = card.dataset.get("name", "unknown data")
+    st.caption(f"{family.title} · trained on {dataset} · `{card.id}`")
+    if card.description:
+        st.write(card.description)
+
+    path = Path(entry["path"])
+    grid_path = gallery.latest_grid(path, card)
+    if grid_path is not None:
+        step = grid_path.stem.rsplit("_", 1)[-1].lstrip("0") or "0"
+        caption = f"Fixed test inputs at step {step}" + (" (rows: A, A→B, B, B→A)" if family.translator else "")
+        st.image(upscale(_open(grid_path), 300), caption=caption, width="stretch", output_format="PNG")
+    elif family.translator:
+        st.info("This model translates photos rather than drawing from random numbers; try it on the CycleGAN page.")
+    else:
+        try:
+            data = generated_grid_png(str(path), card_stamp(path), model)
+        except Exception as exc:  # a generator that loads but cannot run: say so here, keep the gallery going
+            st.error(f"Sampling this model failed ({type(exc).__name__}: {exc}).")
+        else:
+            st.image(upscale(_open_bytes(data), 300), caption="25 samples from seed 0", width="stretch", output_format="PNG")
+
+    training = card.training or {}
+    steps = training.get("steps_done")
+    if steps:
+        minutes = (training.get("seconds") or 0) / 60
+        where = training.get("device", "")
+        status = training.get("status")
+        note = f"Trained {steps:,} steps" + (f" in {minutes:.0f} min on {where}" if minutes >= 1 else "")
+        if status and status != "finished":
+            note += f" ({status})"
+        st.caption(note)
+    figures = gallery.quality_figures(card.metrics, card)
+    if figures:
+        st.markdown("\n".join(f"- **{f['label']}**: {f['text']}" for f in figures),
+                    help="How these are measured: " + " ".join(f"{f['label']}: {f['help']}" for f in figures if f["help"]))
+    else:
+        st.caption("Not measured yet.")
+    links = []
+    if family.translator:
+        links.append((page_for("cyclegan"), "Translate photos"))
+    else:
+        links.append((page_for("latent"), "Explore"))
+        if card.family == "infogan":
+            links.append((page_for("infogan"), "See its codes"))
+        if card.family == "sgan":
+            links.append((page_for("sgan"), "Try the classifier"))
+    for target, label in links:
+        if target:
+            st.page_link(target, label=label, icon=":material/arrow_forward:", query_params={"model": card.id})
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        return img.convert("RGB") if img.mode not in ("L", "RGB") else img.copy()
+
+
+def _open_bytes(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+st.title("GAN Studio")
+st.markdown(
+    "A **generative adversarial network (GAN)** is two neural networks trained against each other: a *generator* "
+    "turns random numbers into pictures, and a *discriminator* tries to tell its pictures from real ones.  \n"
+    "As they compete, the generator learns to draw convincing images. Here you can play with trained generators, "
+    "see how they learned, and compare them."
+)
+sidebar_device()
+st.caption(f"Models run on: {describe_device(device())}")
+
+pages = page_files()
+if pages:
+    st.subheader("What you can do")
+    link_cols = st.columns(min(3, len(pages)))
+    for i, page in enumerate(pages):
+        with link_cols[i % len(link_cols)]:
+            note = next((text for word, text in PAGE_NOTES.items() if word in page.stem.lower()), "")
+            st.page_link(f"pages/{page.name}", label=page_title(page), icon=":material/open_in_new:", help=note or None)
+            if note:
+                st.caption(note)
+
+st.header("Models")
+root = checkpoint_root()
+catalogue = model_catalogue(str(root))
+if not catalogue:
+    st.warning(f"No checkpoints found in `{root}`. Train a model and publish it there (see the README), "
+               "or drop a generator file (.safetensors or .pth) into that folder.")
+for start in range(0, len(catalogue), TILES_PER_ROW):
+    cols = st.columns(TILES_PER_ROW)
+    for col, entry in zip(cols, catalogue[start : start + TILES_PER_ROW]):
+        with col.container(border=True):
+            tile(entry)

@@ -1,0 +1,116 @@
+"""Compare checkpoints: the same random numbers through several models or training snapshots, and their measured quality."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ganmodels import gallery
+from ganmodels.images import grid
+from ganmodels.plots import metric_bars
+from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_device
+
+st.set_page_config(page_title="Compare checkpoints · GAN Studio", layout="wide")
+
+MAX_COLUMNS = 6
+
+st.title("Compare checkpoints")
+st.caption("Feed exactly the same random numbers to several generators, or to one generator at different moments of "
+           "its training, and see how their pictures differ. Below, their measured quality side by side.")
+sidebar_device()
+
+root = checkpoint_root()
+entries = gallery.compare_entries(model_catalogue(str(root)))
+if not entries:
+    st.warning(f"No checkpoints in `{root}` to compare. Train one (see the README) or drop a generator file there.")
+    st.stop()
+by_label = {e.label: e for e in entries}
+
+if "cmp_entries" not in st.session_state:
+    finals = [e.label for e in entries if e.weights is None]
+    snaps = [e.label for e in entries if e.weights is not None]
+    # Two different models if there are, otherwise a model against its earliest kept snapshot.
+    st.session_state.cmp_entries = finals[:2] if len(finals) >= 2 else (finals[:1] + snaps[:1])
+else:
+    st.session_state.cmp_entries = [label for label in st.session_state.cmp_entries if label in by_label]
+
+chosen = st.multiselect("Checkpoints and snapshots to compare", list(by_label), key="cmp_entries",
+                        max_selections=MAX_COLUMNS,
+                        help="'@ final' is the finished model; '@ step N' is the same model saved earlier during training.")
+controls = st.columns(2)
+seed = int(controls[0].number_input("Seed", min_value=0, max_value=gallery.MAX_SEED, value=0, step=1, key="cmp_seed"))
+n = controls[1].slider("Samples per model", 1, 25, 9, key="cmp_n")
+
+if len(chosen) < 2:
+    st.info("Choose at least two entries to compare them side by side.")
+
+selected = [by_label[label] for label in chosen]
+if selected:
+    columns = st.columns(len(selected))
+    models = []
+    for col, entry in zip(columns, selected):
+        with col:
+            st.markdown(f"**{entry.label}**")
+            if entry.error:
+                st.error(f"This checkpoint's card is broken: {entry.error}")
+                models.append(None)
+            else:
+                models.append(get_model(entry.path, entry.weights))  # shows why in this column on failure
+    try:
+        samples = gallery.compare_samples(models, seed, n)
+    except Exception as exc:  # a model that loads but cannot sample: say so, keep the page
+        st.error(f"Sampling failed ({type(exc).__name__}: {exc}).")
+        samples = [None] * len(models)
+    layouts = {gallery.latent_layout(m) for m in models if m is not None and not m.family.translator}
+    if len(layouts) > 1:
+        st.caption("These models take latents of different sizes, so they share the seed but not the exact numbers.")
+    elif layouts:
+        st.caption(f"Every column gets exactly the same {n} latent vector(s) from seed {seed}.")
+    for col, entry, model, sample in zip(columns, selected, models, samples):
+        if model is None or sample is None:
+            continue
+        with col:
+            if sample.latents is None:
+                st.info(sample.note)
+                continue
+            try:
+                images = model.generate(sample.latents, sample.labels)
+            except Exception as exc:
+                st.error(f"This generator could not draw ({type(exc).__name__}: {exc}).")
+                continue
+            safe = entry.label.replace(" @ ", "_").replace(" ", "_").replace("(", "").replace(")", "")
+            show_image(grid(images, gallery.grid_columns(n)), sample.note, f"{safe}_seed{seed}.png",
+                       key=f"cmp_dl_{entry.label}", min_side=240)
+            if sample.labels is not None:
+                st.caption("Conditional model: samples cycle through its classes in order.")
+
+st.header("Measured quality")
+rows = gallery.metric_rows(selected)
+choices = gallery.metric_choices(rows)
+if not selected:
+    st.info("Choose entries above to see their figures.")
+elif not choices:
+    st.info("None of the chosen entries has been measured yet (run `python -m ganmodels.evaluate <folder> --snapshots`).")
+else:
+    card_for = {}
+    for entry in selected:
+        card_for.setdefault(entry.model_id, next((m.card for m in models if m is not None and m.card.id == entry.model_id), None))
+    any_card = next((c for c in card_for.values() if c is not None), None)
+    table = pd.DataFrame(rows).set_index("label").rename_axis("Checkpoint")
+    keys = [c for c in choices if c in table.columns]
+    table = table[keys]
+    table.columns = [gallery.metric_label(c, any_card) for c in keys]
+    formats = {"percent": "percent", "times": "%.3gx", "number": "%.4g"}
+    st.dataframe(table, width="stretch", column_config={
+        gallery.metric_label(c, any_card): st.column_config.NumberColumn(format=formats[gallery.metric_kind(c)],
+                                                                         help=gallery.metric_help(c) or None)
+        for c in keys})
+    metric = st.selectbox("Metric to chart", choices, format_func=lambda k: gallery.metric_label(k, any_card), key="cmp_metric")
+    floors = [r.get("classifier_fid_floor") for r in rows if r.get("classifier_fid_floor") is not None]
+    floor = min(floors) if metric == "classifier_fid" and floors else None
+    st.plotly_chart(metric_bars(rows, metric, gallery.metric_label(metric, any_card), floor), width="stretch")
+    help_text = gallery.metric_help(metric)
+    if help_text:
+        st.caption(help_text)
+    missing = [r["label"] for r in rows if r.get(metric) is None]
+    if missing:
+        st.caption("Not measured for: " + ", ".join(missing))
