@@ -62,7 +62,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _idx_file(root: Path, stem: str) -> Path:
+def find_idx_file(root: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx")):
         if (root / name).is_file():
             return root / name
@@ -75,8 +75,8 @@ def load_idx_dataset(root: str | os.PathLike, split: str = "train") -> tuple[tor
     if not root.is_dir():
         raise DatasetError(f"dataset folder not found: {root}")
     prefix = {"train": "train", "test": "t10k"}[split]
-    images = read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
+    images = read_idx(find_idx_file(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(find_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DatasetError(f"{root}: images {images.shape} and labels {labels.shape} do not match")
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))

@@ -27,12 +27,22 @@ class RunInfo:
         return f"{self.card.id} ({self.status})"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid) -> bool:
+    """True while the process lives; a zombie (exited, not yet reaped) counts as ended."""
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:  # os.kill(0 or -1, ...) would address a whole group of processes
+        return False
     try:
         os.kill(pid, 0)
-    except (OSError, ValueError):
+    except (OSError, ValueError, OverflowError):
         return False
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def run_status(folder: Path, card: ModelCard | None = None) -> str:
@@ -47,12 +57,12 @@ def run_status(folder: Path, card: ModelCard | None = None) -> str:
         return "running"  # being rewritten right now
     if status.get("status") == "running":
         fresh = time.time() - float(status.get("updated", 0)) < STALE_SECONDS
-        return "running" if _pid_alive(int(status.get("pid", -1))) and fresh else "stopped"
+        return "running" if pid_alive(status.get("pid")) and fresh else "stopped"
     return status.get("status", "stopped")
 
 
 def list_runs(*roots: str | os.PathLike) -> list[RunInfo]:
-    """Every folder with a card and at least one snapshot under the given roots, newest first."""
+    """Every folder with a readable card under the given roots: running first, then newest."""
     found = []
     for root in roots:
         root = Path(root)

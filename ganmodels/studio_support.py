@@ -24,10 +24,10 @@ from PIL import Image
 
 from .cards import CARD_NAME, ModelCard
 from .checkpoint import LoadedModel
-from .data import DatasetError, _idx_file, default_root, list_images
+from .data import DatasetError, default_root, find_idx_file, list_images
 from .images import from_pil
 from .registry import FAMILIES
-from .runs import start_training
+from .runs import pid_alive, start_training
 
 # --- the new-run form ------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ def _idx_present(root: Path, splits: tuple[str, ...]) -> None:
             errors = []
             for folder in candidates:
                 try:
-                    _idx_file(folder, stem)
+                    find_idx_file(folder, stem)
                     break
                 except DatasetError as exc:
                     errors.append(exc)
@@ -192,19 +192,11 @@ def launch(request: TrainingRequest, runs_dir: str | os.PathLike) -> subprocess.
 
 
 def process_running(pid: int) -> bool:
-    """True while the process lives; a zombie (exited, not yet reaped) counts as ended."""
+    """True while the process lives; our own children are polled so they are reaped, not left as zombies."""
     for proc in list(_LAUNCHED.values()):
         if proc.pid == pid:
             return proc.poll() is None
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError, OverflowError):
-        return False
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return pid_alive(pid)
 
 
 def reap_children() -> None:

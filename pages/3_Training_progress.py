@@ -1,0 +1,308 @@
+"""Training progress: watch a model learn (snapshot grids, loss curves, measurements) and start new training runs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from ganmodels import gallery
+from ganmodels import studio_support as support
+from ganmodels.cards import CardError, read_card
+from ganmodels.data import default_root
+from ganmodels.plots import loss_figure
+from ganmodels.registry import FAMILIES
+from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
+from ui.common import checkpoint_root, runs_root, show_image, sidebar_device
+
+st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
+
+REFRESH_SECONDS = 5
+STATUS_TEXT = {"running": "🟢 running", "finished": "✅ finished", "stopped": "🟥 stopped", "shipped": "📦 shipped"}
+STATUS_HELP = {
+    "running": "Training is going on right now in a background process; this page refreshes itself every "
+               f"{REFRESH_SECONDS} seconds.",
+    "finished": "Training ran all its steps.",
+    "stopped": "Training ended before all its steps: it crashed, was interrupted, or its process was killed.",
+    "shipped": "A finished model that ships with GAN Studio.",
+}
+LOSS_HELP = (
+    "How to read these curves: the discriminator (D) learns to tell real images from generated ones, the generator (G) "
+    "learns to fool it. Unlike most training, the losses do not simply fall: in a healthy GAN they settle and wobble "
+    "around a level while the pictures improve. A D loss near zero with a climbing G loss means the discriminator has "
+    "won and the generator stopped learning. Extra curves of this family (hidden at first) can be switched on in the legend."
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_losses(folder: str, stamp: tuple[int, int], every: int) -> dict[str, list[float]]:
+    """The run's loss log, parsed again only when the file changes (`stamp` is its mtime and size)."""
+    return read_losses(Path(folder), every)
+
+
+def is_run(folder: Path) -> bool:
+    """A folder under runs/ (rather than a shipped checkpoint)."""
+    try:
+        return folder.resolve().parent == runs_root().resolve()
+    except OSError:
+        return False
+
+
+def run_label(run: RunInfo) -> str:
+    where = "" if is_run(run.folder) else " · shipped checkpoint"
+    title = run.card.title or run.card.id
+    name = "" if title == run.folder.name else f" [{run.folder.name}]"
+    return f"{title}{name} — {STATUS_TEXT.get(run.status, run.status)}{where}"
+
+
+# --- starting a run -----------------------------------------------------------------------------------
+
+def new_run_form(expanded: bool) -> None:
+    """The form that starts `python -m ganmodels.train` as a background process writing runs/<name>/."""
+    runs_dir = runs_root()
+    with st.expander("Start a new training run", expanded=expanded):
+        st.caption("Training runs in a separate background process: you can refresh or close this page and it keeps "
+                   f"going, writing into `{runs_dir}/<name>/`. On a CPU, a few thousand steps of a small model take "
+                   "minutes; the full models take hours.")
+        with st.form("new_run"):
+            left, right = st.columns(2)
+            family = left.selectbox("Model family", list(FAMILIES), format_func=lambda f: FAMILIES[f].title, key="nr_family")
+            dataset = right.selectbox("Dataset", list(support.DATASETS), format_func=support.DATASETS.get, key="nr_dataset")
+            data_root = st.text_input(
+                "Data folder", key="nr_root",
+                placeholder=f"empty: the bundled copy ({default_root('mnist')} for MNIST)",
+                help="MNIST and Fashion-MNIST: the folder with their IDX files. A folder of images: the folder itself; "
+                     "for CycleGAN the folder that holds trainA and trainB (empty: the bundled horse2zebra).")
+            a, b, c = st.columns(3)
+            steps = a.number_input("Training steps", min_value=1, max_value=support.MAX_STEPS, value=2000, step=100, key="nr_steps")
+            snapshot_every = b.number_input("Snapshot every … steps", min_value=0, max_value=support.MAX_STEPS, value=0, step=50,
+                                            key="nr_snap", help="0 takes eight evenly spaced snapshots.")
+            image_size = c.number_input("Image size (pixels)", min_value=0, max_value=512, value=0, step=4, key="nr_size",
+                                        help="0 uses the family's default: 28 for digits, 64 for image folders, 128 for CycleGAN.")
+            small = st.checkbox("Small model: trains in minutes on a CPU, at lower quality", key="nr_small")
+            name = st.text_input("Run name", key="nr_name", placeholder="empty: an automatic name such as dcgan-mnist-1",
+                                 help="Letters, digits, '-', '_' and '.'; it becomes the folder name under runs/.")
+            submitted = st.form_submit_button("Start training", type="primary")
+        if submitted:
+            start_run(family, dataset, data_root, int(steps), int(snapshot_every), int(image_size), small, name)
+
+
+def start_run(family, dataset, data_root, steps, snapshot_every, image_size, small, name) -> None:
+    runs_dir = runs_root()
+    name = (name or "").strip() or support.suggest_run_name(family, dataset, runs_dir)
+    try:
+        request = support.validate_request(family, dataset, steps, name, runs_dir, data_root, snapshot_every, small,
+                                           image_size, checkpoints_dir=checkpoint_root())
+        support.launch(request, runs_dir)
+    except support.RunRequestError as exc:
+        st.error(str(exc))
+        return
+    except OSError as exc:
+        st.error(f"The training process could not be started: {exc}")
+        return
+    st.session_state["progress_wanted"] = request.name
+    st.success(f"Started '{request.name}'. It appears in the run list as soon as its data is loaded; "
+               "it keeps training if you refresh or close this page.")
+
+
+def pending_panel() -> None:
+    """Runs started from here that have no card yet: starting (refreshes until listed) or failed (with the log)."""
+    runs_dir = runs_root()
+    pending = support.pending_launches(runs_dir)
+    starting = {p.name for p in pending if p.state == "starting"}
+
+    def body():
+        now = support.pending_launches(runs_dir)
+        if starting - {p.name for p in now if p.state == "starting"}:
+            st.rerun()  # one has its card now (or failed): redraw the run list
+        for p in now:
+            if p.state == "starting":
+                st.info(f"⏳ '{p.name}' is starting: loading its training data "
+                        f"({support.format_duration(time.time() - p.started)} so far).")
+            else:
+                st.error(f"'{p.name}' stopped before training began. The end of its log says why:")
+                st.code(p.log_tail or "(the log is empty)", language=None)
+                st.button("Dismiss", key=f"dismiss_{p.name}", on_click=support.dismiss_launch, args=(runs_dir, p.name))
+
+    st.fragment(run_every=2 if starting else None)(body)()
+
+
+# --- one run -----------------------------------------------------------------------------------------
+
+def show_stopped(folder: Path) -> None:
+    """Why a run stopped: the error it recorded and the end of its log."""
+    live = support.live_status(folder)
+    if live.get("error"):
+        st.error(f"The run stopped with: {live['error']}")
+    else:
+        st.warning("The run stopped before finishing (its process is gone without saying why).")
+    tail = support.log_tail(support.run_log_path(folder))
+    if tail:
+        with st.expander("End of the training log", expanded=True):
+            st.code(tail, language=None)
+    else:
+        st.caption(f"No log at {support.run_log_path(folder)} (runs started from this page write one).")
+    if (folder / "state.pt").is_file():
+        st.caption("To continue from its last snapshot, run:")
+        st.code(f"python -m ganmodels.train --resume {folder}", language="bash")
+
+
+def show_snapshot(folder: Path, card, snaps: list[dict], status: str) -> int | None:
+    """Slider over the snapshots; the chosen one's fixed-noise grid, step, epoch and measurements."""
+    if not snaps:
+        every = card.training.get("hparams", {}).get("snapshot_every")
+        st.info("No snapshot yet" + (f": the first grid appears at step {every:,}." if every else "."))
+        return None
+    steps = [int(s["step"]) for s in snaps]
+    key = f"snap_{folder.name}_{abs(hash(str(folder))) % 10**8}"
+    follow = False
+    if status == "running":
+        follow = st.toggle("Follow the newest snapshot", value=True, key=f"follow_{key}",
+                           help="Jump to each new snapshot as training writes it.")
+    if key not in st.session_state or st.session_state[key] not in steps or follow:
+        st.session_state[key] = steps[-1]
+    if len(steps) > 1:
+        step = st.select_slider("Snapshot", options=steps, format_func=lambda s: f"step {s:,}", key=key,
+                                help="The same fixed random inputs drawn by the generator at each saved moment of training.")
+    else:
+        step = steps[0]
+        st.caption("One snapshot so far.")
+    snap = snaps[steps.index(step)]
+    epoch = snap.get("epoch")
+    epoch_text = f" · epoch {epoch:.2f}" if isinstance(epoch, (int, float)) else ""
+    picture, numbers = st.columns([3, 2])
+    with picture:
+        grid_path = folder / str(snap.get("grid") or "")
+        try:
+            with Image.open(grid_path) as img:
+                img.load()
+        except (OSError, ValueError):
+            st.warning(f"The grid image of step {step:,} is missing or unreadable ({grid_path.name}).")
+        else:
+            show_image(img, f"Fixed-noise grid at step {step:,}{epoch_text}", f"{card.id}-step_{step:07d}.png",
+                       key=f"dl_{key}", min_side=384)
+    with numbers:
+        st.metric("Step", f"{step:,}")
+        if isinstance(epoch, (int, float)):
+            st.metric("Epoch", f"{epoch:.2f}", help="Passes over the training images so far.")
+        for metric_key, value in gallery.numeric_metrics(snap.get("metrics")).items():
+            st.metric(gallery.metric_label(metric_key, card), gallery.format_metric(metric_key, value),
+                      help=gallery.metric_help(metric_key) or None)
+    return step
+
+
+def show_losses(folder: Path, card, marker: int | None, steps_done: int) -> None:
+    path = folder / "losses.csv"
+    try:
+        stat = path.stat()
+    except OSError:
+        st.info("This folder has no loss log.")
+        return
+    every = support.loss_thinning(steps_done)
+    columns = cached_losses(str(folder), (stat.st_mtime_ns, stat.st_size), every)
+    if not columns.get("step"):
+        st.info("No losses logged yet.")
+        return
+    window = st.slider("Smoothing (steps averaged)", 1, 500, 25, key=f"smooth_{folder.name}",
+                       help="GAN losses jump from step to step; averaging shows the trend.")
+    fig = loss_figure(columns, marker, window=max(1, round(window / every)))
+    fig.update_layout(yaxis_title=f"loss (average of {'about ' if every > 1 else ''}{window} steps)")
+    st.plotly_chart(fig, key=f"losses_{folder.name}")
+    st.caption(LOSS_HELP)
+
+
+def show_snapshot_metrics(card) -> None:
+    rows = support.snapshot_rows(card)
+    keys = support.metric_keys(rows)
+    if not keys:
+        return
+    st.subheader("Measurements at each snapshot")
+    labels = {k: gallery.metric_label(k, card) for k in keys}
+    left, right = st.columns([2, 3])
+    left.dataframe(pd.DataFrame(rows).rename(columns={**labels, "step": "Step", "epoch": "Epoch"}), hide_index=True)
+    figure = support.metrics_figure(rows, labels)
+    if figure is not None:
+        right.plotly_chart(figure, key=f"metrics_{card.id}")
+
+
+def show_run(folder: Path, status_at_load: str) -> None:
+    """The live part: re-read from disk on every refresh while the run is going."""
+    try:
+        card = read_card(folder)
+    except CardError as exc:
+        st.error(f"This run's card cannot be read: {exc}")
+        return
+    status = run_status(folder, card)
+    if status != status_at_load:
+        st.rerun()  # finished or stopped since the page was drawn: redraw it all (and stop refreshing)
+    live = support.live_status(folder)
+    share, text = support.progress(card, live)
+    if status == "running":
+        st.progress(share, text=text)
+    elif card.training.get("total_steps"):
+        seconds = float(card.training.get("seconds") or 0)
+        st.caption(text + (f" · trained for {support.format_duration(seconds)}" if seconds >= 1 else ""))
+    snaps = support.snapshots(card)
+    marker = show_snapshot(folder, card, snaps, status)
+    st.subheader("Losses")
+    steps_done = int(live.get("step") or card.training.get("steps_done") or 0)
+    show_losses(folder, card, marker, steps_done)
+    show_snapshot_metrics(card)
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+st.title("Training progress")
+st.caption("Watch a GAN learn: the same random inputs drawn at each saved moment of training, the losses of its two "
+           "networks, and measurements taken along the way. Start a new training run below.")
+sidebar_device()
+support.reap_children()
+
+runs = list_runs(runs_root(), checkpoint_root())
+new_run_form(expanded=not runs)
+pending_panel()
+
+if not runs:
+    st.info(f"No training runs in `{runs_root()}` and no checkpoints in `{checkpoint_root()}` yet. Start one above.")
+    st.stop()
+
+by_folder = {str(r.folder): r for r in runs}
+
+
+def folder_named(name: str | None) -> str | None:
+    return next((key for key, r in by_folder.items() if r.folder.name == name), None) if name else None
+
+
+launched = folder_named(st.session_state.get("progress_wanted"))
+if launched:  # a run started from the form has its card now: show it
+    st.session_state["progress_run"] = launched
+    del st.session_state["progress_wanted"]
+elif "progress_run" not in st.session_state and folder_named(st.query_params.get("run")):
+    st.session_state["progress_run"] = folder_named(st.query_params.get("run"))
+if st.session_state.get("progress_run") not in by_folder:
+    st.session_state["progress_run"] = str(runs[0].folder)
+choice = st.sidebar.selectbox("Run", list(by_folder), key="progress_run", format_func=lambda k: run_label(by_folder[k]),
+                              help="Runs being trained come first, then the newest.")
+run = by_folder[choice]
+st.query_params["run"] = run.folder.name
+
+card = run.card
+st.header(card.title or card.id)
+family = FAMILIES.get(card.family)
+details = [family.title if family else card.family, f"dataset: {card.dataset.get('name', 'unknown')}",
+           f"folder: {run.folder}"]
+st.caption(" · ".join(details))
+st.markdown(f"**Status:** {STATUS_TEXT.get(run.status, run.status)}", help=STATUS_HELP.get(run.status))
+if card.description:
+    st.caption(card.description)
+if run.status == "stopped":
+    show_stopped(run.folder)
+
+st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
+
+command = card.training.get("command")
+if command:
+    with st.expander("How this run was started"):
+        st.code(command, language="bash")

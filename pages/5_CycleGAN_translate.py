@@ -1,0 +1,147 @@
+"""CycleGAN translate: turn photos of one kind into the other (horse ↔ zebra) and back again."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+
+import streamlit as st
+
+from ganmodels import studio_support as support
+from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError
+from ganmodels.translate import Translation, results_zip, translate_upload
+from ui.common import pick_model, show_image
+
+st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
+SIZES = [256, 320, 384, 448, 512, 640, 768, 896, 1024]
+MAX_CACHED = 24  # translations kept per browser session
+
+
+def model_key(model) -> str:
+    """The loaded checkpoint, changed when its card is rewritten, so a retrained model is not served from the cache."""
+    target = model.path / "card.json" if model.path.is_dir() else model.path
+    try:
+        return f"{model.path}:{target.stat().st_mtime_ns}"
+    except OSError:
+        return str(model.path)
+
+
+def translate_cached(model, name: str, data: bytes, direction: str, max_side: int) -> tuple[str, Translation | str]:
+    """(cache key, Translation or the reason it failed); reruns reuse results kept in the session."""
+    cache: OrderedDict = st.session_state.setdefault("cg_cache", OrderedDict())
+    key = support.translation_key(data, direction, max_side, model_key(model))
+    if key in cache:
+        cache.move_to_end(key)
+        entry = cache[key]
+        return key, replace(entry, name=name) if isinstance(entry, Translation) else entry
+    try:
+        with st.spinner(f"Translating {name}…"):
+            entry: Translation | str = translate_upload(model, data, direction, name, max_side)
+    except ImageDecodeError as exc:
+        entry = str(exc)
+    except MemoryError:
+        return key, "There is not enough memory to translate a photo this large; choose a smaller largest side."
+    except Exception as exc:  # a model that fails on this input: say so, keep the page alive, retry on the next run
+        return key, f"The translation failed ({type(exc).__name__}: {exc})."
+    cache[key] = entry
+    while len(cache) > MAX_CACHED:
+        cache.popitem(last=False)
+    return key, entry
+
+
+def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
+    """Uploaded files, a camera photo and chosen examples, as (name, bytes)."""
+    inputs: list[tuple[str, bytes]] = []
+    uploads = st.file_uploader(
+        "Photos to translate", type=UPLOAD_TYPES, accept_multiple_files=True, key="cg_uploads",
+        max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+        help="JPEG, PNG, WebP, BMP or TIFF, any size: large photos are shrunk to the largest side chosen above.")
+    for up in uploads or []:
+        inputs.append((up.name, up.getvalue()))
+    if st.toggle("Take a photo with the camera", key="cg_use_camera"):
+        shot = st.camera_input("Camera", key="cg_camera")
+        if shot is not None:
+            inputs.append(("camera.jpg", shot.getvalue()))
+    folder = support.example_folder(card, direction)
+    examples = support.example_images(card, direction)
+    if examples:
+        by_name = {p.name: p for p in examples}
+        chosen = st.multiselect(f"Or try example photos from {folder.parent.name}/{folder.name}", list(by_name),
+                                key=f"cg_examples_{direction}", max_selections=6)
+        for name in chosen:
+            try:
+                inputs.append((name, by_name[name].read_bytes()))
+            except OSError as exc:
+                st.warning(f"The example {name} could not be read ({exc}).")
+    else:
+        st.caption(f"Example photos would come from `{folder}` (the test photos of the dataset); that folder is not "
+                   "present on this machine.")
+    return inputs
+
+
+st.title("CycleGAN: translate photos")
+st.caption("CycleGAN learned to turn one kind of photo into another (for example horses into zebras) from two "
+           "unrelated piles of photos, never from matching pairs. It learned both directions together, and insisted "
+           "that going there and back returns the original: the right-hand column shows that round trip.")
+
+model = pick_model(families=("cyclegan",))
+if model is None:
+    st.stop()
+card = model.card
+directions = support.available_directions(model)
+if not directions:
+    st.error("This checkpoint holds no translation direction that can be used.")
+    st.stop()
+
+controls = st.columns([3, 2])
+with controls[0]:
+    direction = st.radio("Direction", directions, format_func=lambda d: support.direction_label(card, d), horizontal=True,
+                         key="cg_direction")
+    if len(directions) == 1:
+        st.caption("This checkpoint translates one way only, so there is no way back to show.")
+with controls[1]:
+    max_side = st.select_slider("Largest side (pixels)", SIZES, value=512, key="cg_max_side",
+                                help=f"Photos are shrunk so their longer side is at most this. The model learned on "
+                                     f"{card.image_size}-pixel crops; larger sizes keep more detail but take longer.")
+
+inputs = collect_inputs(card, direction)
+if not inputs:
+    st.info("Upload one or more photos, take one with the camera, or pick examples to see them translated.")
+    st.stop()
+
+label = support.direction_label(card, direction)
+back = support.direction_label(card, "b2a" if direction == "a2b" else "a2b")
+results: list[Translation] = []
+keys: list[str] = []
+for index, (name, data) in enumerate(inputs):
+    key, entry = translate_cached(model, name, data, direction, max_side)
+    st.subheader(name)
+    if isinstance(entry, str):
+        st.error(f"{name}: {entry}")
+        continue
+    results.append(entry)
+    keys.append(key)
+    if entry.notes:
+        st.caption("Note: " + "; ".join(entry.notes) + ".")
+    stem = name.rsplit(".", 1)[0] or "image"
+    left, middle, right = st.columns(3)
+    with left:
+        st.image(entry.source, caption=f"Input ({entry.source.width}x{entry.source.height})", width="stretch")
+    with middle:
+        show_image(entry.translated, f"Translated: {label}", f"{stem}-translated.png", key=f"cg_dl_t_{index}_{key[:12]}", min_side=0)
+    with right:
+        if entry.reconstructed is not None:
+            show_image(entry.reconstructed, f"Back again: {back}", f"{stem}-reconstructed.png",
+                       key=f"cg_dl_r_{index}_{key[:12]}", min_side=0)
+        else:
+            st.caption("No way back: this checkpoint has only one direction.")
+
+if results:
+    zips: dict = st.session_state.setdefault("cg_zip", {})
+    zip_key = tuple(keys) + tuple(r.name for r in results)
+    if zip_key not in zips:
+        zips.clear()
+        zips[zip_key] = results_zip(results)
+    st.download_button(f"Download all {len(results)} result(s) as a zip", zips[zip_key], file_name="cyclegan-translations.zip",
+                       mime="application/zip", key="cg_zip_download", on_click="ignore")
