@@ -393,3 +393,30 @@ def metric_choices(rows: list[dict]) -> list[str]:
     present = {k for r in rows for k in r if k != "label"}
     known = [k for k in METRICS if k in present]
     return known + sorted(present - set(known))
+
+
+# --- sample sheets stored with a shipped checkpoint -----------------------------------------------
+
+TRAVERSAL_VALUES = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def write_sample_sheets(model: LoadedModel, folder: str | Path, seed: int = 0) -> dict[str, str]:
+    """Sample pictures a card points to: a 10x10 grid and, for InfoGAN, one traversal per continuous code.
+
+    InfoGAN's traversals (rows: category, columns: code from -2 to 2) are how a reader checks
+    what each code learned, e.g. slant and width on MNIST. Returns {name: path relative to folder}.
+    """
+    folder = Path(folder)
+    (folder / "samples").mkdir(parents=True, exist_ok=True)
+    sheets = {"grid": "samples/grid.png"}
+    sample_grid(model, seed, 100, nrow=10).save(folder / sheets["grid"])
+    if model.card.family == "infogan":
+        codes = infogan_codes(model.card)
+        noise = infogan_noise(model.card, seed)
+        base = [0.0] * len(codes["continuous"])
+        for index, name in enumerate(codes["continuous"]):
+            latents, cols = traversal_latents(model.card, noise, index, TRAVERSAL_VALUES, base)
+            rel = f"samples/traversal_c{index + 1}.png"
+            grid(model.generate(latents), cols).save(folder / rel)
+            sheets[f"traversal of {name}"] = rel
+    return sheets

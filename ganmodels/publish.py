@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 from .cards import read_card
-from .checkpoint import read_weights, save_weights
+from .checkpoint import load_model, read_weights, save_weights
+from .gallery import write_sample_sheets
+from .registry import get_family
 from .train import FIXED_NAME, LOSSES_NAME
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -55,6 +57,9 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     card.training["snapshot_precision"] = "float16 (final generator float32)"
     card.training["status"] = "finished" if card.training.get("steps_done") == card.training.get("total_steps") else "stopped early"
     card.dataset.pop("root", None)
+    if not get_family(card.family).translator:
+        card.save(staging)
+        card.samples = write_sample_sheets(load_model(staging, device="cpu"), staging)
     card.save(staging)
     if dest.exists():
         shutil.rmtree(dest)

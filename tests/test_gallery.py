@@ -243,3 +243,18 @@ def test_principal_directions_rank_by_image_change(tiny):
 def test_real_card_fields_read(tiny_checkpoints):
     card = read_card(tiny_checkpoints / "tiny-cgan")
     assert gallery.class_names(card) == [str(i) for i in range(10)]
+
+
+def test_sample_sheets_grid_and_infogan_traversals(tiny, tmp_path):
+    from PIL import Image
+
+    from ganmodels.gallery import TRAVERSAL_VALUES, write_sample_sheets
+
+    sheets = write_sample_sheets(tiny["infogan"], tmp_path)
+    assert set(sheets) == {"grid", "traversal of c1", "traversal of c2"}
+    grid_img = Image.open(tmp_path / sheets["grid"])
+    assert grid_img.size == (10 * 30 + 2, 10 * 30 + 2)  # 28-px images, 2-px padding
+    with Image.open(tmp_path / sheets["traversal of c1"]) as t1, Image.open(tmp_path / sheets["traversal of c2"]) as t2:
+        assert t1.size == (len(TRAVERSAL_VALUES) * 30 + 2, 10 * 30 + 2)  # one row per category
+        assert t1.tobytes() != t2.tobytes()  # each code moves the images its own way
+    assert set(write_sample_sheets(tiny["dcgan"], tmp_path / "d")) == {"grid"}
