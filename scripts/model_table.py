@@ -1,0 +1,54 @@
+"""Print the shipped models' bars and measured figures as a Markdown table (for the README and notes).
+
+    python scripts/model_table.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ganmodels.cards import read_card  # noqa: E402
+from ganmodels.checkpoint import list_checkpoints  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+# (metric, comparison, threshold, label) per checkpoint id: the bars of the issue that ships them.
+BARS = {
+    "dcgan-fashion": [("fid_to_floor", "<=", 3.0, "FID/floor"), ("coverage_entropy_ratio", ">=", 0.95, "coverage")],
+    "dcgan-mnist": [("fid_to_floor", "<=", 3.0, "FID/floor"), ("coverage_entropy_ratio", ">=", 0.95, "coverage")],
+    "mlp-mnist": [("coverage_entropy_ratio", ">=", 0.90, "coverage")],
+    "cgan-fashion": [("conditional_accuracy", ">=", 0.85, "conditional accuracy")],
+    "infogan-mnist": [("code_purity", ">=", 0.90, "code purity")],
+    "wgan-gp-mnist": [("fid_to_floor", "<=", 3.0, "FID/floor")],
+    "sgan-mnist": [("test_accuracy", ">=", 0.959, "test accuracy")],
+    "cyclegan-horse2zebra": [("target_rate_a2b_256px", ">=", 0.70, "A->B target rate (256 px)"),
+                             ("target_rate_b2a_256px", ">=", 0.70, "B->A target rate (256 px)"),
+                             ("target_rate_a2b_128px", ">=", 0.70, "A->B target rate (128 px)"),
+                             ("target_rate_b2a_128px", ">=", 0.70, "B->A target rate (128 px)")],
+}
+CONTEXT = ["classifier_fid", "classifier_fid_floor", "coverage_entropy_ratio", "baseline_test_accuracy",
+           "cycle_l1_a2b_256px", "cycle_l1_b2a_256px"]
+
+
+def main() -> int:
+    print("| model | family | trained | bar | measured | met | other figures |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for path in list_checkpoints(ROOT):
+        if not path.is_dir():
+            continue
+        card = read_card(path)
+        m = card.metrics
+        t = card.training
+        trained = f"{t.get('steps_done')} steps, {t.get('seconds', 0) / 60:.0f} min {t.get('device', '')}"
+        other = ", ".join(f"{k} {m[k]}" for k in CONTEXT if k in m)
+        for key, op, bar, label in BARS.get(card.id, []):
+            value = m.get(key)
+            met = "n/a" if value is None else ("yes" if (value <= bar if op == "<=" else value >= bar) else "**no**")
+            print(f"| {card.id} | {card.family} | {trained} | {label} {op} {bar} | {value} | {met} | {other} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
