@@ -32,9 +32,9 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --steps 5000 --snapshot-every 625
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
-train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 2400 --snapshot-every 400
-train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 2000 --snapshot-every 400
-train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
-train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 400 --snapshot-every 100
-train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
-  --arch ngf=32 --arch n_blocks=6 --steps 4000 --snapshot-every 500
+train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
+train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 1200 --snapshot-every 300
+train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 2000 --snapshot-every 400
+train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
+train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 96 \
+  --arch ngf=32 --arch n_blocks=6 --steps 1500 --snapshot-every 300

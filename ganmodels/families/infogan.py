@@ -31,22 +31,32 @@ class InfoGANDiscriminator(nn.Module):
 
 
 class InfoGANTrainer(GANTrainer):
+    """Adversarial G and D updates, then a mutual-information step on G, D's shared body and Q together.
+
+    Training the shared body on the information term matters: with only the Q head on top of
+    features shaped by the real/fake task, G learns to hide the code in imperceptible patterns
+    instead of making it control what the digit is.
+    """
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Q shares D's body but is optimised with G, as in the paper's implementation.
         betas = (self.hp["beta1"], self.hp.get("beta2", 0.999))
-        self.opt_g = torch.optim.Adam(list(self.G.parameters()) + list(self.D.q.parameters()), lr=self.hp["lr"], betas=betas)
-        d_params = list(self.D.body.parameters())
-        self.opt_d = torch.optim.Adam(d_params, lr=self.hp.get("lr_d", self.hp["lr"]), betas=betas)
-        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.hp["lr"], betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.body.parameters(), lr=self.hp.get("lr_d", self.hp["lr"]), betas=betas)
+        self.opt_info = torch.optim.Adam(list(self.G.parameters()) + list(self.D.parameters()), lr=self.hp["lr"], betas=betas)
+        self.optimizers = {"G": self.opt_g, "D": self.opt_d, "info": self.opt_info}
+
+    def _latents(self, n: int):
+        a = self.arch
+        cat, cont = random_infogan_codes(n, a["num_categories"], a["num_continuous"], self.noise)
+        z = infogan_latent(torch.randn(n, a["z_dim"], generator=self.noise), cat, cont, a["num_categories"])
+        return z.to(self.device), cat.to(self.device), cont.to(self.device)
 
     def step(self):
         a = self.arch
         real, _ = self.real_batch()
         n = real.shape[0]
-        cat, cont = random_infogan_codes(n, a["num_categories"], a["num_continuous"], self.noise)
-        z = infogan_latent(torch.randn(n, a["z_dim"], generator=self.noise), cat, cont, a["num_categories"]).to(self.device)
-        cat, cont = cat.to(self.device), cont.to(self.device)
+        z, _, _ = self._latents(n)
         fake = self.G(z)
 
         self.opt_d.zero_grad(set_to_none=True)
@@ -56,13 +66,18 @@ class InfoGANTrainer(GANTrainer):
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        adv, cat_logits, cont_pred = self.D(fake)
-        g_adv = bce(adv, 1.0)
+        g_adv = bce(self.D(fake)[0], 1.0)
+        g_adv.backward()
+        self.opt_g.step()
+
+        self.opt_info.zero_grad(set_to_none=True)
+        z, cat, cont = self._latents(n)
+        _, cat_logits, cont_pred = self.D(self.G(z))
         info_cat = F.cross_entropy(cat_logits, cat)
         info_cont = F.mse_loss(cont_pred, cont)
         info = a["lambda_cat"] * info_cat + a["lambda_cont"] * info_cont
-        (g_adv + info).backward()
-        self.opt_g.step()
+        info.backward()
+        self.opt_info.step()
         return {
             "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_adv.item(),
             "info": info.item(), "info_cat": info_cat.item(), "info_cont": info_cont.item(),
