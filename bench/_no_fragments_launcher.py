@@ -1,0 +1,36 @@
+"""`streamlit run` with st.fragment and st.cache_data replaced by plain functions: the slider benchmarks' baseline.
+
+    python bench/_no_fragments_launcher.py run app.py [streamlit options]
+
+Equivalent to GANSTUDIO_NO_FRAGMENTS=1 with ui/perf.py's switches, but it works on pages that do not use them
+yet, because it patches Streamlit itself before any page is imported. Model loading (st.cache_resource) and
+session-state caches are left alone. Used by bench/_common.StreamlitServer(no_fragments=True).
+"""
+from __future__ import annotations
+
+import sys
+
+import streamlit
+
+
+def _identity(func=None, **_kwargs):
+    """Accepts @d, @d() and @d(options) like the Streamlit decorators; returns the function undecorated."""
+
+    def wrap(f):
+        try:
+            f.clear = lambda *a, **k: None  # cached functions offer .clear(); keep callers working
+        except AttributeError:
+            pass
+        return f
+
+    return wrap if func is None else wrap(func)
+
+
+streamlit.fragment = _identity
+streamlit.cache_data = _identity
+
+if __name__ == "__main__":
+    from streamlit.web.cli import main
+
+    sys.argv[0] = "streamlit"
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Browser-measured latency from a slider key press to the new image painted, in headless chromium.
+
+For every 28-px model on the Latent explorer page: focus one of its latent sliders, press ArrowRight, and
+time until an image in the main area has a new src and is decoded. Moves rotate over the sliders so every
+state is new (no cache hit flatters us). On the CycleGAN page: upload a 640x480 JPEG, then step the
+"Largest side" slider through 256..512 (a new photo for each sweep, so no state repeats).
+
+Ours:     the app as shipped (st.fragment around the picture, st.cache_data for directions).
+Baseline: the same app with GANSTUDIO_NO_FRAGMENTS=1 (ui/perf.py: fragments and data caching switched off,
+          models still cached), started through bench/_no_fragments_launcher.py, which also switches
+          st.fragment / st.cache_data off in pages that do not use ui/perf.py yet: every slider move reruns
+          the whole page and recomputes everything but the loaded model.
+Both servers run one after the other on the same checkpoints; the browser and the timing code are the same.
+
+    python bench/slider_latency.py [--moves 30] [--checkpoints DIR] [--random-cyclegan] [--candidates] [--pause-training] [--smoke]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import (REPO, StreamlitServer, add_common_args, exception_on_page, figure, find_page, latent_sliders, machine,
+                     move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
+                     wait_app_idle, wait_images)
+
+CYCLEGAN_SIZE_SLIDER = "Largest side"
+
+
+def models_in(root: Path) -> tuple[list[str], list[str]]:
+    """(28-px latent models, CycleGAN models) by id, from the cards in root."""
+    from ganmodels.cards import read_card
+    from ganmodels.checkpoint import list_checkpoints
+
+    latent, cyclegan = [], []
+    for path in list_checkpoints(root):
+        if not path.is_dir():
+            continue
+        card = read_card(path)
+        if card.family == "cyclegan":
+            cyclegan.append(card.id)
+        elif card.image_size == 28:
+            latent.append(card.id)
+    return latent, cyclegan
+
+
+def open_page(page, url: str, images: int = 1) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    wait_images(page, images)
+    wait_app_idle(page)
+    problem = exception_on_page(page)
+    if problem:
+        raise RuntimeError(f"exception on {url}:\n{problem}")
+
+
+def latent_moves(page, base: str, model_id: str, moves: int, warmup: int, pause: bool) -> list[float]:
+    open_page(page, page_url(base, find_page("latent"), f"model={model_id}"))
+    sliders = latent_sliders(page)
+    k = sliders.count()
+    if k == 0:
+        raise RuntimeError(f"{model_id}: no latent sliders on the Latent explorer")
+    for i in range(warmup):
+        move_slider_and_wait(page, sliders.nth(i % k))
+    wait_app_idle(page)
+    out = []
+    with training_paused(pause):
+        for i in range(moves):
+            out.append(move_slider_and_wait(page, sliders.nth((warmup + i) % k)))
+            wait_app_idle(page)  # the next key press starts from a settled page, as a user's would
+    return out
+
+
+def cyclegan_moves(page, base: str, model_id: str, moves: int, pause: bool) -> list[float]:
+    from cyclegan_latency import jpeg
+
+    open_page(page, page_url(base, find_page("cyclegan"), f"model={model_id}"), images=0)
+    size = slider_named(page, CYCLEGAN_SIZE_SLIDER)
+    # Start at the bottom of the range (256): Home jumps a react-aria slider to its minimum.
+    size.focus()
+    page.keyboard.press("Home")
+    wait_app_idle(page)
+    out, photo, key = [], 0, "ArrowRight"
+    sweep = 4  # 256 -> 320 -> 384 -> 448 -> 512 (SIZES in the page), then back with a new photo
+    while len(out) < moves:
+        upload_file(page, f"photo{photo}.jpg", jpeg(640, 480, seed=100 + photo))
+        wait_images(page, 2)
+        wait_app_idle(page)
+        with training_paused(pause):
+            for _ in range(min(sweep, moves - len(out))):
+                out.append(move_slider_and_wait(page, size, key))
+                wait_app_idle(page)
+        key = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"
+        photo += 1
+        remove_uploads(page)
+        wait_app_idle(page)
+    return out
+
+
+def run_config(name: str, env: dict, latent_ids: list[str], cyclegan_ids: list[str], moves: int, cg_moves: int, warmup: int,
+               pause: bool, log_dir: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from _common import launch_chromium
+
+    results = {}
+    no_fragments = env.get("GANSTUDIO_NO_FRAGMENTS") == "1"
+    with StreamlitServer(env, log_path=log_dir / f"streamlit-{name}.log", no_fragments=no_fragments) as server, \
+            sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for model_id in latent_ids:
+                results[f"latent {model_id}"] = latent_moves(page, server.url, model_id, moves, warmup, pause)
+                print(f"{name} latent {model_id}: median {statistics.median(results[f'latent {model_id}']) * 1000:.0f} ms",
+                      flush=True)
+            for model_id in cyclegan_ids:
+                results[f"cyclegan {model_id}"] = cyclegan_moves(page, server.url, model_id, cg_moves, pause)
+                print(f"{name} cyclegan {model_id}: median {statistics.median(results[f'cyclegan {model_id}']) * 1000:.0f} ms",
+                      flush=True)
+        finally:
+            browser.close()
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    p.add_argument("--moves", type=int, default=30, help="timed slider moves per model (>= 30 for the report)")
+    p.add_argument("--cyclegan-moves", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--model", action="append", help="only these model ids")
+    p.add_argument("--random-cyclegan", action="store_true",
+                   help="when checkpoints/ has no CycleGAN, measure the CycleGAN page on a random-weight ResNet-9 ngf 64")
+    p.add_argument("--candidates", action="store_true",
+                   help="also time candidate settings (Streamlit's runner.postScriptGC off; and 1 intra-op thread) against ours")
+    args = p.parse_args(argv)
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-slider-")
+    root = args.checkpoints
+    latent_ids, cyclegan_ids = models_in(root) if not args.smoke else ([], [])
+    moves, cg_moves, warmup = args.moves, args.cyclegan_moves, args.warmup
+    if args.smoke or not (latent_ids or cyclegan_ids):
+        from tests.conftest import build_tiny_checkpoints
+
+        root = build_tiny_checkpoints(Path(tmp.name) / "tiny")
+        latent_ids, cyclegan_ids = ["tiny-dcgan"], ["tiny-cyclegan"]
+        if args.smoke:
+            moves, cg_moves, warmup = 3, 2, 1
+        print(f"using tiny random-weight checkpoints ({'--smoke' if args.smoke else 'no models in ' + str(args.checkpoints)})")
+    if args.random_cyclegan and not args.smoke and not cyclegan_ids:
+        # No shipped CycleGAN yet: serve the checkpoints plus upstream's architecture with random weights.
+        from cyclegan_latency import random_resnet_checkpoint
+
+        merged = Path(tmp.name) / "merged"
+        merged.mkdir()
+        for entry in Path(root).iterdir():
+            (merged / entry.name).symlink_to(entry.resolve())
+        cyclegan_ids = [random_resnet_checkpoint(merged, ngf=64, n_blocks=9).name]
+        root = merged
+        print(f"no shipped CycleGAN: the CycleGAN page is measured on {cyclegan_ids[0]} (random weights)")
+    if args.model:
+        latent_ids = [m for m in latent_ids if m in args.model]
+        cyclegan_ids = [m for m in cyclegan_ids if m in args.model]
+    print(machine())
+    base_env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_NO_FRAGMENTS": ""}
+    if not args.smoke:
+        base_env["OMP_NUM_THREADS"] = str(os.cpu_count())  # the server is what we time: give it the machine
+    configs = {"ours": base_env, "baseline": {**base_env, "GANSTUDIO_NO_FRAGMENTS": "1"}}
+    if args.candidates:
+        # Streamlit runs a full gc.collect() after every (fragment) run; with torch loaded that is ~0.2 s of ~400k objects.
+        configs["ours+no_post_script_gc"] = {**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false"}
+        # Two OMP threads on two shared cores stall at every barrier when anything else runs (browser, Tornado, training).
+        configs["ours+no_post_script_gc+1_thread"] = {**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false",
+                                                      "OMP_NUM_THREADS": "1"}
+    results = {name: run_config(name, env, latent_ids, cyclegan_ids, moves, cg_moves, warmup, args.pause_training, Path(tmp.name))
+               for name, env in configs.items()}
+
+    rows = []
+    for name in [c for c in results if c not in ("ours", "baseline")]:
+        for what in results[name]:
+            c, o = results[name][what], results["ours"][what]
+            figure(f"slider {what} {name} median", statistics.median(c) * 1000, "ms", f"{len(c)} moves")
+            figure(f"slider {what} {name} p95", percentile(c, 95) * 1000, "ms")
+            ratio(f"slider {what} {name} vs ours, median", statistics.median(c), statistics.median(o), higher_is_better=False)
+    for what in results["ours"]:
+        o, b = results["ours"][what], results["baseline"][what]
+        om, bm = statistics.median(o) * 1000, statistics.median(b) * 1000
+        op, bp = percentile(o, 95) * 1000, percentile(b, 95) * 1000
+        figure(f"slider {what} ours median", om, "ms", f"{len(o)} moves")
+        figure(f"slider {what} ours p95", op, "ms")
+        figure(f"slider {what} baseline median", bm, "ms", "GANSTUDIO_NO_FRAGMENTS=1")
+        figure(f"slider {what} baseline p95", bp, "ms")
+        r = ratio(f"slider {what} median speed-up", om, bm, higher_is_better=False)
+        rows.append([what, len(o), om, op, bm, bp, f"{r:.2f}x"])
+    table(["page / model", "moves", "ours median ms", "ours p95 ms", "baseline median ms", "baseline p95 ms", "speed-up"], rows)
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Every benchmark in bench/ runs end to end in --smoke mode and prints its figures (timings are never asserted)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
+BROWSER_SCRIPTS = {"slider_latency.py", "concurrent_sessions.py", "cold_start.py"}
+
+
+def test_every_issue_benchmark_exists():
+    names = {p.name for p in SCRIPTS}
+    for expected in ("generator_throughput.py", "train_throughput.py", "cyclegan_latency.py", "slider_latency.py",
+                     "concurrent_sessions.py", "cold_start.py"):
+        assert expected in names, f"bench/{expected} is missing"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_smoke_run_prints_figures(script: Path):
+    if script.name in BROWSER_SCRIPTS and not (Path("/usr/bin/chromium").exists() or shutil.which("chromium")):
+        pytest.skip("chromium is not installed (scripts/test.sh installs it)")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANSTUDIO_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, str(script), "--smoke"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    tail = (proc.stdout[-3000:] + "\n--- stderr ---\n" + proc.stderr[-3000:])
+    assert proc.returncode == 0, f"{script.name} --smoke exited {proc.returncode}\n{tail}"
+    figures = [line for line in proc.stdout.splitlines() if line.startswith("FIGURE ")]
+    assert figures, f"{script.name} --smoke printed no FIGURE lines\n{tail}"
+    assert all(":" in f and f.split(":", 1)[1].strip() for f in figures), f"malformed figure lines in {script.name}"
+
+
+def test_perf_flag_switches_fragments_and_caching(monkeypatch):
+    """ui/perf.py: GANSTUDIO_NO_FRAGMENTS=1 gives plain functions; unset gives Streamlit's decorators."""
+    sys.path.insert(0, str(REPO))
+    from ui import perf
+
+    def f(x):
+        return x + 1
+
+    monkeypatch.setenv(perf.FLAG, "1")
+    assert not perf.fragments_enabled() and not perf.caching_enabled()
+    assert perf.maybe_fragment(f) is f
+    assert perf.maybe_cache_data(f) is f
+    assert perf.maybe_cache_data(max_entries=3)(f) is f
+    assert perf.maybe_fragment()(f) is f
+    monkeypatch.setenv(perf.FLAG, "0")
+    assert perf.fragments_enabled()
+    assert perf.maybe_cache_data(max_entries=3, show_spinner=False)(f) is not f
+    assert perf.maybe_fragment(f) is not f

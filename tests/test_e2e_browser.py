@@ -1,0 +1,189 @@
+"""End to end in a real browser: the Streamlit server, headless Debian chromium, every page, a slider, an upload.
+
+Runs once on the tiny random-weight checkpoints (always) and once on the shipped checkpoints/ (when it
+holds models). Skips, saying why, only when chromium or Playwright is unavailable.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench._common import (CHROMIUM, IMAGE_SRCS_JS, StreamlitServer, exception_on_page, find_page,  # noqa: E402
+                           latent_sliders, launch_chromium, move_slider_and_wait, page_paths, page_url, upload_file,
+                           wait_app_idle, wait_images)
+
+TIMEOUT_MS = 180_000  # two busy cores: a first render can take a while
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"chromium is not installed ({CHROMIUM} missing; scripts/test.sh installs it with apt-get)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.skip(f"the playwright package is not installed ({exc})")
+    pw = sync_playwright().start()
+    try:
+        try:
+            browser = launch_chromium(pw)
+        except Exception as exc:
+            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        yield browser
+        browser.close()
+    finally:
+        pw.stop()
+
+
+def _model_ids(root: Path) -> dict[str, list[str]]:
+    """Model ids in root by family."""
+    from ganmodels.cards import CardError, read_card
+    from ganmodels.checkpoint import list_checkpoints
+
+    out: dict[str, list[str]] = {}
+    for path in list_checkpoints(root):
+        if path.is_dir():
+            try:
+                card = read_card(path)
+            except CardError:
+                continue
+            out.setdefault(card.family, []).append(card.id)
+    return out
+
+
+@pytest.fixture(scope="module", params=["tiny", "shipped"])
+def app(request, tiny_checkpoints, tmp_path_factory):
+    """A running server on one checkpoint root: (base url, {family: [ids]}). Always terminated."""
+    if request.param == "tiny":
+        root = tiny_checkpoints
+    else:
+        from ganmodels.checkpoint import list_checkpoints
+
+        root = REPO / "checkpoints"
+        if not [p for p in list_checkpoints(root) if p.is_dir()]:
+            pytest.skip("checkpoints/ holds no models yet (they are trained by scripts/train_shipped.sh)")
+    env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
+           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
+    request.addfinalizer(server.stop)
+    try:
+        server.start(timeout=180)
+    except RuntimeError as exc:
+        log = server.log_path.read_text()[-3000:] if server.log_path and server.log_path.exists() else ""
+        pytest.fail(f"the Streamlit server did not start: {exc}\n{log}")
+    return server.url, _model_ids(root)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    # Every page starts with st.title: its h1 means the script is running and the page is Streamlit's, not a 404.
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
+    wait_app_idle(page, timeout_ms=TIMEOUT_MS)
+
+
+def _pick(ids: dict[str, list[str]], *families: str) -> str | None:
+    for family in families:
+        if ids.get(family):
+            return ids[family][0]
+    return None
+
+
+def test_every_page_renders_without_an_exception(app, page):
+    base, ids = app
+    pages = page_paths()
+    assert pages, "pages/ holds no pages"
+    for url in [base] + [page_url(base, p) for p in pages]:
+        _open(page, url)
+        problem = exception_on_page(page)
+        assert problem is None, f"{url} shows an exception:\n{problem}"
+
+
+def test_home_shows_a_picture_per_model(app, page):
+    base, ids = app
+    _open(page, base)
+    wait_images(page, 1, timeout_ms=TIMEOUT_MS)
+    assert exception_on_page(page) is None
+
+
+def _image_bytes(page, src: str) -> bytes:
+    if src.startswith("data:"):
+        import base64
+
+        return base64.b64decode(src.split(",", 1)[1])
+    return page.request.get(src).body()
+
+
+def test_latent_slider_changes_the_picture(app, page):
+    base, ids = app
+    model_id = _pick(ids, "dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
+    if model_id is None:
+        pytest.skip("no latent model among these checkpoints")
+    explorer = find_page("latent")
+    assert explorer is not None, "no Latent explorer page in pages/"
+    _open(page, page_url(base, explorer, f"model={model_id}"))
+    wait_images(page, 1, timeout_ms=TIMEOUT_MS)
+    sliders = latent_sliders(page)
+    assert sliders.count() >= 1, "the Latent explorer shows no latent sliders"
+    before = page.evaluate(IMAGE_SRCS_JS)
+    before_bytes = _image_bytes(page, before[0])
+    move_slider_and_wait(page, sliders.first, "ArrowRight", timeout_ms=TIMEOUT_MS)
+    wait_app_idle(page, timeout_ms=TIMEOUT_MS)
+    after = page.evaluate(IMAGE_SRCS_JS)
+    changed = [a for a, b in zip(after, before) if a != b]
+    assert changed, "no image changed after the slider moved"
+    assert _image_bytes(page, changed[0]) != before_bytes, "the picture's bytes are the same after the slider moved"
+    assert exception_on_page(page) is None
+
+
+def _photo_jpeg(width: int = 300, height: int = 200) -> bytes:
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:height, 0:width]
+    arr = np.stack([x / width * 255, y / height * 255, np.full_like(x, 90)], axis=-1) + rng.normal(0, 15, (height, width, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
+    base, ids = app
+    model_id = _pick(ids, "cyclegan")
+    if model_id is None:
+        pytest.skip("no CycleGAN among these checkpoints")
+    cyclegan = find_page("cyclegan")
+    assert cyclegan is not None, "no CycleGAN page in pages/"
+    _open(page, page_url(base, cyclegan, f"model={model_id}"))
+    upload_file(page, "holiday.jpg", _photo_jpeg())
+    wait_images(page, 2, timeout_ms=TIMEOUT_MS)
+    wait_app_idle(page, timeout_ms=TIMEOUT_MS)
+    assert exception_on_page(page) is None
+    button = page.locator('[data-testid="stMain"] [data-testid="stDownloadButton"] button').filter(
+        has_text=re.compile("Download PNG")).first
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        button.click()
+    download = info.value
+    data = Path(download.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{download.suggested_filename} is not a PNG"
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (300, 200), f"the translated image is {img.size}, expected the upload's 300x200"
+    assert download.suggested_filename.endswith(".png")
