@@ -37,4 +37,4 @@ train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps
 train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 2000 --snapshot-every 400
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 96 \
-  --arch ngf=32 --arch n_blocks=6 --steps 1500 --snapshot-every 300
+  --arch ngf=32 --arch n_blocks=6 --steps 1500 --snapshot-every 100
