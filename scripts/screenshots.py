@@ -11,6 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench._common import StreamlitServer, launch_chromium, page_paths, page_url, wait_app_idle, wait_images  # noqa: E402
@@ -19,15 +20,21 @@ from bench._common import StreamlitServer, launch_chromium, page_paths, page_url
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    p.add_argument("--only", nargs="*", help="page names to take (default: all)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with StreamlitServer() as server, sync_playwright() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for name, url in [("home", server.url)] + [(f.stem.split("_", 1)[-1].lower(), page_url(server.url, f)) for f in page_paths()]:
+            if args.only and name not in args.only:
+                continue
             page.goto(url)
             wait_app_idle(page, 240_000)
-            wait_images(page, 1, 240_000)
+            try:
+                wait_images(page, 1, 30_000)
+            except PlaywrightTimeout:
+                pass  # pages that wait for an upload show no image yet
             wait_app_idle(page, 240_000)
             page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
             print("saved", args.out / f"{name}.png")
