@@ -166,10 +166,15 @@ def _signal(pids: list[int], sig) -> None:
             os.kill(pid, sig)
 
 
-def add_common_args(parser) -> None:
+def add_common_args(parser, repeats: int | None = None, checkpoints: bool = False) -> None:
+    """--smoke and --pause-training for every benchmark; --repeats and --checkpoints where asked for."""
     parser.add_argument("--smoke", action="store_true", help="a few seconds: tiny models, few repeats (for tests)")
     parser.add_argument("--pause-training", action="store_true",
                         help="SIGSTOP the background `python -m ganmodels.train` during timed windows (< 3 min each)")
+    if repeats is not None:
+        parser.add_argument("--repeats", type=int, default=repeats)
+    if checkpoints:
+        parser.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
 
 
 # --- memory -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (REPO, StreamlitServer, add_common_args, exception_on_page, figure, launch_chromium, machine, page_paths,
+from _common import (StreamlitServer, add_common_args, exception_on_page, figure, launch_chromium, machine, page_paths,
                      page_url, rss_mb, table, training_paused, wait_app_idle, wait_images)
 
 
@@ -66,9 +66,7 @@ def visit_everything(browser, server, model_ids: list[str]) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    add_common_args(p, repeats=3, checkpoints=True)
     args = p.parse_args(argv)
 
     from playwright.sync_api import sync_playwright

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, IMAGE_SRCS_JS, IMAGES_CHANGED_JS, LATENT_SLIDER_NAME, REPO, StreamlitServer,
+from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, IMAGE_SRCS_JS, IMAGES_CHANGED_JS, LATENT_SLIDER_NAME, StreamlitServer,
                      add_common_args, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
@@ -111,10 +111,9 @@ async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
+    add_common_args(p, checkpoints=True)
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
     p.add_argument("--model", help="model id (default: dcgan-mnist, else the first 28-px model)")
     p.add_argument("--no-post-script-gc", action="store_true",
                    help="candidate: run the server with Streamlit's runner.postScriptGC off (a full gc.collect per run)")

@@ -20,7 +20,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _common import REPO, add_common_args, figure, machine, ratio, table, time_calls, training_paused
+from _common import add_common_args, figure, machine, ratio, table, time_calls, training_paused
 
 import numpy as np
 import torch
@@ -90,9 +90,7 @@ def bench_model(path: Path, inputs: dict[str, bytes], repeats: int, pause: bool)
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    add_common_args(p, repeats=3, checkpoints=True)
     args = p.parse_args(argv)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-cyclegan-")

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, add_common_args, figure, machine, ratio, table, training_paused
+from _common import add_common_args, figure, machine, ratio, table, training_paused
 
 import torch
 from torch import nn
@@ -98,8 +98,7 @@ def bench_model(path: Path, device: torch.device, batches: list[int], min_time: 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
-    p.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    add_common_args(p, checkpoints=True)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes of CPU on a small machine)")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per timed window")
     args = p.parse_args(argv)

@@ -20,12 +20,14 @@ snapshots are left out of all three. Prints are sent to /dev/null.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 from _common import REPO, add_common_args, figure, machine, ratio, table, training_paused
@@ -37,6 +39,7 @@ import torchvision.transforms as transforms
 from torch import nn
 
 from ganmodels.data import load_idx_dataset
+from ganmodels.families import base as gan_base
 from ganmodels.families.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganmodels.registry import get_family
 from ganmodels.train import load_training_data
@@ -102,83 +105,67 @@ def ours_step(arch: dict, data_root: Path, seed: int):
     return ours_trainer(arch, data_root, seed)[0].step
 
 
-def _fused_adam(t) -> None:
+# --- ablations: ganmodels' trainer applies four speed-ups; each variant takes one (or all) back out ------
+
+
+def _unfused_adam(t) -> None:
     betas = (t.hp["beta1"], t.hp["beta2"])
-    t.opt_g = torch.optim.Adam(t.G.parameters(), lr=t.hp["lr"], betas=betas, fused=True)
-    t.opt_d = torch.optim.Adam(t.D.parameters(), lr=t.hp["lr"], betas=betas, fused=True)
+    t.opt_g = torch.optim.Adam(t.G.parameters(), lr=t.hp["lr"], betas=betas)
+    t.opt_d = torch.optim.Adam(t.D.parameters(), lr=t.hp["lr"], betas=betas)
     t.optimizers = {"G": t.opt_g, "D": t.opt_d}
 
 
-def _channels_last(t) -> None:
-    t.G.to(memory_format=torch.channels_last)
-    t.D.to(memory_format=torch.channels_last)
+def _contiguous_nets(t) -> None:
+    t.G.to(memory_format=torch.contiguous_format)
+    t.D.to(memory_format=torch.contiguous_format)
 
 
-def _freeze_d_in_g_step(t) -> None:
-    """D's weight gradients in the generator's update are thrown away by the next zero_grad: skip them
-    (as junyanz CycleGAN's set_requires_grad(netD, False) does). Same losses, same updates."""
-    step, opt_d_step, params = t.step, t.opt_d.step, list(t.D.parameters())
+@contextlib.contextmanager
+def _not_frozen(net):
+    yield
 
-    def opt_d_step_then_freeze(*a, **k):  # StandardGANTrainer.step builds G's loss right after D's update
-        out = opt_d_step(*a, **k)
-        for p_ in params:
-            p_.requires_grad_(False)
-        return out
 
-    t.opt_d.step = opt_d_step_then_freeze
+def _d_grads_in_g_step(t) -> None:
+    """StandardGANTrainer.step without `frozen(D)`: D's weight gradients computed in G's update again."""
+    step = t.step
 
-    def frozen_step():
+    def unfrozen_step():
+        saved, gan_base.frozen = gan_base.frozen, _not_frozen
         try:
             return step()
         finally:
-            for p_ in params:
-                p_.requires_grad_(True)
+            gan_base.frozen = saved
 
-    t.step = frozen_step
-
-
-def _first_layer_as_matmul(t) -> None:
-    """G's first ConvTranspose2d sees a 1x1 input: it is a matrix product with the same weight tensor."""
-    import types
-
-    G = t.G
-    first = G.main[0]
-
-    def forward(self, z, labels=None):
-        z = z.reshape(z.shape[0], -1)
-        if self.num_classes:
-            from ganmodels.families.base import conditioning
-
-            z = torch.cat([z, conditioning(labels, self.num_classes, z)], dim=1)
-        w = first.weight  # (z_dim, C, k, k)
-        x = torch.mm(z, w.reshape(w.shape[0], -1)).view(z.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        return self.main[1:](x)
-
-    G.forward = types.MethodType(forward, G)
+    t.step = unfrozen_step
 
 
-VARIANTS = {
-    "channels_last": [_channels_last],
-    "fused_adam": [_fused_adam],
-    "freeze_d": [_freeze_d_in_g_step],
-    "matmul_first": [_first_layer_as_matmul],
-    "all_four": [_channels_last, _fused_adam, _freeze_d_in_g_step, _first_layer_as_matmul],
+def _first_layer_as_conv(t) -> None:
+    first = t.G.main[0]
+    first.forward = types.MethodType(nn.ConvTranspose2d.forward, first)
+
+
+ABLATIONS = {
+    "no_channels_last": [_contiguous_nets],
+    "no_fused_adam": [_unfused_adam],
+    "no_frozen_d": [_d_grads_in_g_step],
+    "no_matmul_first_layer": [_first_layer_as_conv],
+    "none_of_the_four": [_contiguous_nets, _unfused_adam, _d_grads_in_g_step, _first_layer_as_conv],
 }
 
 
-def variant_steps(arch: dict, data_root: Path, seed: int, compile_too: bool, names=None) -> dict:
-    """Changes to ours worth measuring before recommending them to ganmodels (none is applied there).
+def ablation_steps(arch: dict, data_root: Path, seed: int, compile_too: bool, names=None) -> dict:
+    """Ours with one speed-up taken back out: each ratio to `ours` is what that change buys.
 
-    Each keeps the algorithm: same losses, same update order, same numbers up to float rounding."""
+    Every change keeps the algorithm (same losses, same update order, same numbers up to float rounding)."""
     out = {}
     data = None
-    for name, changes in VARIANTS.items():
+    for name, changes in ABLATIONS.items():
         if names and name not in names:
             continue
         t, data = ours_trainer(arch, data_root, seed, data)
         for change in changes:
             change(t)
-        out[f"ours+{name}"] = t.step
+        out[f"ours-{name}"] = t.step
 
     if not names or "1_thread" in names:
         t, data = ours_trainer(arch, data_root, seed, data)
@@ -302,8 +289,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", action="append", metavar="LOOP",
                    help="run only these loops (e.g. under py-spy)")
     p.add_argument("--variants", action="store_true",
-                   help="also time candidate changes to ours (see VARIANTS), 1 intra-op thread")
-    p.add_argument("--variant", action="append", help="with --variants: only these (" + ", ".join(VARIANTS) + ", 1_thread)")
+                   help="also time ours with each speed-up taken out (see ABLATIONS), and ours on 1 intra-op thread")
+    p.add_argument("--variant", action="append", help="with --variants: only these (" + ", ".join(ABLATIONS) + ", 1_thread)")
     p.add_argument("--compile", action="store_true", help="with --variants: torch.compile too (minutes of CPU to compile)")
     p.add_argument("--ngf", type=int, default=64, help="generator/discriminator width (64 as shipped)")
     args = p.parse_args(argv)
@@ -316,7 +303,7 @@ def main(argv=None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="bench-mnist-")
         data_root = make_idx_dataset(Path(tmp.name) / "mnist", n_train=512, n_test=64)
         steps, warmup, rounds, width = 4, 1, 1, 8
-        args.variants = True  # exercise every candidate change too
+        args.variants = True  # exercise every ablation too
         args.chunk = 2
     arch = {**get_family("dcgan").default_arch(28, 1, 10), "ngf": width, "ndf": width}
     print(machine())
@@ -330,7 +317,7 @@ def main(argv=None) -> int:
         "pytorch-gan": pytorch_gan_step(arch, dataset, 0)[0],
     }
     if args.variants:
-        loops.update(variant_steps(arch, data_root, 0, args.compile and not args.smoke, args.variant))
+        loops.update(ablation_steps(arch, data_root, 0, args.compile and not args.smoke, args.variant))
     chosen = args.only or list(loops)
     for name in chosen:  # warm-up: allocator, oneDNN primitives, DataLoader workers, compilation
         print(f"warm-up {name}: {time_chunk(loops[name], warmup):.1f} s", flush=True)
@@ -352,6 +339,9 @@ def main(argv=None) -> int:
     refs = {k: v for k, v in med.items() if not k.startswith("ours")}
     rows = [[k, v, f"{v / med['ours']:.2f}x" if "ours" in med else "-"] for k, v in med.items()]
     table(["loop", "img/s", "vs ours"], rows)
+    for k, v in med.items():
+        if k.startswith("ours-") and "ours" in med:
+            ratio(f"train ours / {k} (what that change buys)", med["ours"], v)
     if "ours" in med and refs:
         fastest = max(refs, key=refs.get)
         r = ratio(f"train ours/fastest reference ({fastest})", med["ours"], refs[fastest])

@@ -6,6 +6,7 @@ import os
 import torch
 
 DEVICE_ENV = "GANSTUDIO_DEVICE"
+THREADS_ENV = "GANSTUDIO_THREADS"
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -37,3 +38,17 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def set_cpu_threads(threads: int | None = None) -> int:
+    """Intra-op CPU threads: `threads`, else $GANSTUDIO_THREADS, else torch's default (one per core).
+
+    Fewer threads than cores keeps a training from starving the app or a second job sharing the machine.
+    """
+    value = threads or os.environ.get(THREADS_ENV)
+    if value:
+        n = int(value)
+        if n < 1:
+            raise ValueError(f"thread count must be at least 1, not {n}")
+        torch.set_num_threads(n)
+    return torch.get_num_threads()

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.utils import make_grid
 
 # Uploads beyond this many pixels are refused before decoding (decompression bombs);
 # anything accepted is then bounded to MAX_SIDE on its longer side.
@@ -60,6 +59,8 @@ def from_pil(image: Image.Image, channels: int = 3) -> torch.Tensor:
 
 def grid(images: torch.Tensor, nrow: int = 5, padding: int = 2, pad_value: float = -1.0) -> Image.Image:
     """A grid image from a [-1,1] batch; fixed scaling (not min-max) so grids compare across snapshots."""
+    from torchvision.utils import make_grid  # importing torchvision costs seconds of cold start; the home page needs no grid
+
     g = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=padding, pad_value=pad_value)
     return to_pil(g)
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .cards import ModelCard, read_card
 from .checkpoint import save_model_folder, save_weights
 from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
-from .device import pick_device
+from .device import pick_device, set_cpu_threads
 from .images import grid
 from .registry import FAMILIES, get_family
 
@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override, e.g. ngf=32 n_blocks=6")
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override, e.g. n_critic=5")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
+    p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
 
@@ -336,6 +337,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        set_cpu_threads(args.threads)
         if args.resume:
             run = Run.resume(args.resume, args.device, args.steps)
         else:
@@ -349,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             run = Run.create(cfg)
             run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
-    except DatasetError as exc:
+    except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder = run.train(progress=not args.no_progress)

@@ -9,7 +9,7 @@ import torch
 from ganmodels import explore, gallery
 from ganmodels.images import gif_bytes, grid, to_pil, upscale
 from ganmodels.latent import interpolate, vector_arithmetic
-from ui.common import pick_model, show_image
+from ui.common import page_model, show_image
 from ui.perf import maybe_cache_data, maybe_fragment
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
@@ -114,13 +114,12 @@ def use_latent(model_id: str, latent: torch.Tensor, source: str, count: int) -> 
 
 # --- page ----------------------------------------------------------------------------------------
 
-st.title("Latent explorer")
-st.caption("A generator turns a list of random numbers (its *latent*) into a picture. The seed picks the numbers; "
-           "nearby numbers give similar pictures, so you can walk through the space of everything the model can draw.")
-
-model = pick_model(exclude=("cyclegan",))
-if model is None:
-    st.stop()
+model = page_model(
+    "Latent explorer",
+    "A generator turns a list of random numbers (its *latent*) into a picture. The seed picks the numbers; "
+    "nearby numbers give similar pictures, so you can walk through the space of everything the model can draw.",
+    exclude=("cyclegan",),
+)
 card = model.card
 count = gallery.slider_count(card)
 conditional = card.family in ("cgan", "acgan")

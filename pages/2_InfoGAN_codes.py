@@ -7,19 +7,18 @@ import streamlit as st
 
 from ganmodels import gallery
 from ganmodels.images import grid, to_pil
-from ui.common import pick_model, show_image
+from ui.common import page_model, show_image
 from ui.perf import maybe_fragment
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
 
-st.title("InfoGAN codes")
-st.caption("An InfoGAN gets a few extra inputs, its *codes*, besides random noise. During training it is rewarded when "
-           "the codes can be read back from the picture, so each code ends up controlling something visible. "
-           "Nobody told it what: it was never shown a label.")
-
-model = pick_model(families=("infogan",))
-if model is None:
-    st.stop()
+model = page_model(
+    "InfoGAN codes",
+    "An InfoGAN gets a few extra inputs, its *codes*, besides random noise. During training it is rewarded when "
+    "the codes can be read back from the picture, so each code ends up controlling something visible. "
+    "Nobody told it what: it was never shown a label.",
+    families=("infogan",),
+)
 card = model.card
 codes = gallery.infogan_codes(card)
 meaning = gallery.category_meaning(card)

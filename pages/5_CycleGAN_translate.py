@@ -9,7 +9,7 @@ import streamlit as st
 from ganmodels import studio_support as support
 from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError
 from ganmodels.translate import Translation, results_zip, translate_upload
-from ui.common import pick_model, show_image
+from ui.common import page_model, show_image
 
 st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
 
@@ -80,14 +80,13 @@ def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
     return inputs
 
 
-st.title("CycleGAN: translate photos")
-st.caption("CycleGAN learned to turn one kind of photo into another (for example horses into zebras) from two "
-           "unrelated piles of photos, never from matching pairs. It learned both directions together, and insisted "
-           "that going there and back returns the original: the right-hand column shows that round trip.")
-
-model = pick_model(families=("cyclegan",))
-if model is None:
-    st.stop()
+model = page_model(
+    "CycleGAN: translate photos",
+    "CycleGAN learned to turn one kind of photo into another (for example horses into zebras) from two "
+    "unrelated piles of photos, never from matching pairs. It learned both directions together, and insisted "
+    "that going there and back returns the original: the right-hand column shows that round trip.",
+    families=("cyclegan",),
+)
 card = model.card
 directions = support.available_directions(model)
 if not directions:

@@ -12,7 +12,7 @@ from ganmodels import studio_support as support
 from ganmodels.data import CLASS_NAMES, DatasetError, load_labelled
 from ganmodels.images import ImageDecodeError, decode_upload, to_pil
 from ganmodels.plots import probability_bars
-from ui.common import pick_model, show_image
+from ui.common import page_model, show_image
 
 st.set_page_config(page_title="SGAN classifier · GAN Studio", layout="wide")
 
@@ -77,15 +77,14 @@ def uploaded_digit(card) -> tuple[torch.Tensor, object] | None:
     return support.digit_tensor(digit, card.image_size), upload.name
 
 
-st.title("SGAN: learning from 100 labels")
-st.caption("A semi-supervised GAN's discriminator does two jobs: it tells real images from generated ones, and it says "
-           "which class a real image belongs to. Training it as a GAN lets it learn from tens of thousands of images "
-           "nobody labelled. Here it is compared with a plain classifier, the same network trained on the labelled "
-           "images alone.")
-
-model = pick_model(families=("sgan",))
-if model is None:
-    st.stop()
+model = page_model(
+    "SGAN: learning from 100 labels",
+    "A semi-supervised GAN's discriminator does two jobs: it tells real images from generated ones, and it says "
+    "which class a real image belongs to. Training it as a GAN lets it learn from tens of thousands of images "
+    "nobody labelled. Here it is compared with a plain classifier, the same network trained on the labelled "
+    "images alone.",
+    families=("sgan",),
+)
 card = model.card
 if "classifier" not in model.companions:
     st.error("This SGAN checkpoint has no classifier weights (classifier.safetensors is missing), so it cannot classify.")

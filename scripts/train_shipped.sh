@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the reference classifiers and every model shipped in checkpoints/, one after another
 # (2 CPU cores: never two at once).
-# Re-running it resumes an interrupted run and skips finished ones. Then:
+# Re-running it resumes an interrupted run and skips finished ones; STEPS=N extends a resumed run to N steps.
+# GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ train() {  # id, then ganmodels.train arguments
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
   if grep -q '"status": "finished"' "runs/$id/card.json" 2>/dev/null; then echo "== $id finished"; return 0; fi
   if [ -f "runs/$id/state.pt" ]; then
-    echo "== resuming $id"; python -m ganmodels.train --resume "runs/$id" --no-progress
+    echo "== resuming $id"; python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"}
   else
     echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --no-progress
   fi
@@ -30,11 +31,12 @@ reference mnist --data-root "$SHARED/mnist"
 reference fashion-mnist --data-root "$FASHION" --epochs 2
 reference horse2zebra --data-root "$SHARED/horse2zebra"
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 3000 --snapshot-every 500
-train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --steps 5000 --snapshot-every 625
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
+train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
-train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 1200 --snapshot-every 300
-train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 2000 --snapshot-every 400
+train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500
+train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 400
+train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 5000 --snapshot-every 625
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 96 \
   --arch ngf=32 --arch n_blocks=6 --steps 1500 --snapshot-every 100

@@ -1,6 +1,7 @@
 """The training CLI end to end on tiny data: every family, run-folder contents, kill + resume determinism, bad paths."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -17,7 +18,12 @@ from safetensors.torch import load_file
 from ganmodels import train as gtrain
 from ganmodels.cards import read_card
 from ganmodels.checkpoint import load_model
+from ganmodels.device import set_cpu_threads
+from ganmodels.families import acgan as acgan_module
+from ganmodels.families import base as gan_base
+from ganmodels.families import infogan as infogan_module
 from ganmodels.families import sgan as sgan_module
+from ganmodels.families import wgan_gp as wgan_module
 from ganmodels.images import grid
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import read_losses, run_status
@@ -283,3 +289,76 @@ def test_resume_errors(tmp_path, trained, tiny_mnist, tiny_unpaired):
 def test_bad_override_is_refused(tmp_path, tiny_mnist):
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         gtrain.main(["dcgan", "--data-root", str(tiny_mnist), "--runs-dir", str(tmp_path), "--arch", "ngf"])
+
+
+def _tiny_trainer(family_name: str, tiny_mnist: Path, seed: int = 3):
+    family = FAMILIES[family_name]
+    args = TINY_ARGS[family_name]
+    overrides = [value for flag, value in zip(args, args[1:]) if flag == "--arch"]
+    arch = {**family.default_arch(28, 1, 10), **gtrain._parse_overrides(overrides)}
+    hp = {**family.default_hparams(), "batch_size": 16}
+    data = gtrain.load_training_data(family, "mnist", str(tiny_mnist), 28, None, 50, seed)
+    torch.manual_seed(seed)
+    G, D = family.build_generator(arch), family.build_discriminator(arch)
+    return family.make_trainer(G, D, arch, hp, data, torch.device("cpu"), seed)
+
+
+def _plain(trainer) -> None:
+    """Take the trainer's four speed-ups back out: contiguous nets, unfused Adam, first layer as a conv."""
+    trainer.G.to(memory_format=torch.contiguous_format)
+    trainer.D.to(memory_format=torch.contiguous_format)
+    for name, opt in trainer.optimizers.items():
+        fresh = torch.optim.Adam(opt.param_groups[0]["params"], lr=opt.defaults["lr"], betas=opt.defaults["betas"], fused=False)
+        trainer.optimizers[name] = fresh
+        setattr(trainer, {"G": "opt_g", "D": "opt_d", "info": "opt_info"}[name], fresh)
+    first = getattr(trainer.G, "main", [None])[0]
+    if isinstance(first, torch.nn.ConvTranspose2d):
+        first.forward = torch.nn.ConvTranspose2d.forward.__get__(first)
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "acgan", "infogan", "wgan_gp", "sgan"])
+def test_speedups_keep_the_updates(family, tiny_mnist, monkeypatch):
+    """channels_last, fused Adam, frozen D in G's update and the matmul first layer change speed, not training."""
+    fast, plain = _tiny_trainer(family, tiny_mnist), _tiny_trainer(family, tiny_mnist)
+    _plain(plain)
+    assert fast.opt_g.defaults["fused"] and not plain.opt_g.defaults["fused"]
+    for i in range(3):
+        torch.manual_seed(i)  # noise layers and dropout draw from the global generator
+        fast_losses = fast.step()
+        torch.manual_seed(i)
+        with monkeypatch.context() as m:
+            m.setattr(gan_base, "frozen", contextlib.nullcontext)
+            for module in (acgan_module, infogan_module, sgan_module, wgan_module):
+                if hasattr(module, "frozen"):
+                    m.setattr(module, "frozen", contextlib.nullcontext)
+            plain_losses = plain.step()
+        for key in fast_losses:
+            assert fast_losses[key] == pytest.approx(plain_losses[key], rel=1e-3, abs=1e-4), key
+    for net in ("G", "D"):
+        for (name, a), b in zip(getattr(fast, net).state_dict().items(), getattr(plain, net).state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=f"{net}.{name}")
+        assert all(p.requires_grad for p in getattr(fast, net).parameters()), "frozen() must give gradients back"
+
+
+def test_frozen_skips_weight_gradients_but_not_the_path_through(tiny_mnist):
+    D = torch.nn.Linear(4, 1)
+    x = torch.randn(3, 4, requires_grad=True)
+    with gan_base.frozen(D):
+        D(x).sum().backward()
+        assert not any(p.requires_grad for p in D.parameters())
+    assert D.weight.grad is None and x.grad is not None
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_thread_setting(monkeypatch, tmp_path, tiny_mnist):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("GANSTUDIO_THREADS", "1")
+        assert set_cpu_threads() == 1
+        assert set_cpu_threads(2) == 2  # an explicit count wins over the variable
+        monkeypatch.setenv("GANSTUDIO_THREADS", "0")
+        with pytest.raises(ValueError, match="at least 1"):
+            set_cpu_threads()
+        assert gtrain.main(["dcgan", "--data-root", str(tiny_mnist), "--runs-dir", str(tmp_path), "--threads", "0"]) == 2
+    finally:
+        torch.set_num_threads(before)

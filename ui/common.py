@@ -8,7 +8,7 @@ import streamlit as st
 
 from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
-from ganmodels.device import describe_device, pick_device
+from ganmodels.device import describe_device, pick_device, set_cpu_threads
 from ganmodels.images import png_bytes, upscale
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,7 @@ def runs_root() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def device():
+    set_cpu_threads()  # $GANSTUDIO_THREADS, once per process
     return pick_device()
 
 
@@ -89,6 +90,16 @@ def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...]
     if model is not None:
         for note in model.card.assumptions:
             st.sidebar.caption(f"Assumed: {note}")
+    return model
+
+
+def page_model(title: str, caption: str, **pick) -> LoadedModel:
+    """Title, plain-words caption and the sidebar picker of a model page; stops the page when no model fits."""
+    st.title(title)
+    st.caption(caption)
+    model = pick_model(**pick)
+    if model is None:
+        st.stop()
     return model
 
 

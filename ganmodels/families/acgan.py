@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Family, GANTrainer, bce
+from .base import Family, GANTrainer, bce, frozen
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -38,10 +38,11 @@ class ACGANTrainer(GANTrainer):
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        adv_g, cls_g = self.D(fake)
-        g_adv = bce(adv_g, 1.0)
-        g_cls = F.cross_entropy(cls_g, y_fake)
-        (g_adv + g_cls).backward()
+        with frozen(self.D):
+            adv_g, cls_g = self.D(fake)
+            g_adv = bce(adv_g, 1.0)
+            g_cls = F.cross_entropy(cls_g, y_fake)
+            (g_adv + g_cls).backward()
         self.opt_g.step()
         acc = (cls_r.argmax(1) == y).float().mean()
         return {

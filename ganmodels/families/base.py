@@ -1,6 +1,8 @@
 """What every model family provides, and the pieces their training steps share."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,6 +20,26 @@ def init_dcgan_weights(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def adam(params, lr: float, hp: dict, device: torch.device) -> torch.optim.Adam:
+    """Adam with the run's betas; the fused kernel where the device has one (same update, fewer passes)."""
+    betas = (hp["beta1"], hp.get("beta2", 0.999))
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+@contextmanager
+def frozen(net: nn.Module):
+    """No weight gradients for `net` inside: D's would be thrown away by its next zero_grad anyway
+    (junyanz CycleGAN's set_requires_grad(netD, False)); gradients still flow through it to G."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class BatchSource:
@@ -63,9 +85,11 @@ class GANTrainer:
         self.images, self.labels = data["images"], data.get("labels")
         self.source = BatchSource(len(self.images), hp["batch_size"], seed)
         self.noise = torch.Generator(device="cpu").manual_seed(seed + 1)
-        betas = (hp["beta1"], hp.get("beta2", 0.999))
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=hp.get("lr_d", hp["lr"]), betas=betas)
+        if device.type == "cpu" and family.channels_last_on_cpu:
+            G.to(memory_format=torch.channels_last)
+            D.to(memory_format=torch.channels_last)
+        self.opt_g = adam(G.parameters(), hp["lr"], hp, device)
+        self.opt_d = adam(D.parameters(), hp.get("lr_d", hp["lr"]), hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
 
     # --- data -----------------------------------------------------------------
@@ -132,8 +156,9 @@ class StandardGANTrainer(GANTrainer):
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss = bce(self.D(fake, y_fake), 1.0)
-        g_loss.backward()
+        with frozen(self.D):
+            g_loss = bce(self.D(fake, y_fake), 1.0)
+            g_loss.backward()
         self.opt_g.step()
         return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item()}
 
@@ -150,6 +175,8 @@ class Family:
     summary = ""
     conditional = False  # generator takes class labels
     translator = False  # image-to-image (CycleGAN) instead of latent -> image
+    # oneDNN's NHWC convolutions train the DCGAN-style nets 1.08-1.13x faster (bench/train_throughput.py)
+    channels_last_on_cpu = True
     trainer_cls: type[GANTrainer] = StandardGANTrainer
 
     def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:

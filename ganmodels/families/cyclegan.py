@@ -6,13 +6,12 @@ published `latest_net_G.pth` / `horse2zebra.pth` files load into it.
 """
 from __future__ import annotations
 
-import itertools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BatchSource, Family, GANTrainer, to_float_images
+from .base import BatchSource, Family, GANTrainer, adam, frozen, to_float_images
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -114,9 +113,8 @@ class CycleGANTrainer(GANTrainer):
         self.source = BatchSource(len(self.images_a), hp["batch_size"], seed)
         self.source_b = BatchSource(len(self.images_b), hp["batch_size"], seed + 7)
         self.noise = torch.Generator().manual_seed(seed + 1)
-        betas = (hp["beta1"], hp.get("beta2", 0.999))
-        self.opt_g = torch.optim.Adam(G.parameters(), lr=hp["lr"], betas=betas)
-        self.opt_d = torch.optim.Adam(D.parameters(), lr=hp["lr"], betas=betas)
+        self.opt_g = adam(G.parameters(), hp["lr"], hp, device)
+        self.opt_d = adam(D.parameters(), hp["lr"], hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         total, decay_from = hp["total_steps"], hp["total_steps"] * hp.get("decay_start", 0.5)
         rule = lambda s: 1.0 if s < decay_from else max(0.0, (total - s) / max(1.0, total - decay_from))  # noqa: E731
@@ -154,20 +152,17 @@ class CycleGANTrainer(GANTrainer):
         real_b = self._crop(self.images_b[self.source_b.next_indices()])
         G, D = self.G, self.D
 
-        for p in D.parameters():
-            p.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
-        gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
-        cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
-        identity = torch.zeros((), device=self.device)
-        if hp["identity_weight"] > 0:
-            identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
-        g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
-        g_total.backward()
+        with frozen(D):
+            fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
+            gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
+            cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
+            identity = torch.zeros((), device=self.device)
+            if hp["identity_weight"] > 0:
+                identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
+            g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
+            g_total.backward()
         self.opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
 
         self.opt_d.zero_grad(set_to_none=True)
         pooled_b, pooled_a = self.pools["a2b"].query(fake_b), self.pools["b2a"].query(fake_a)

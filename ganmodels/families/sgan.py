@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .base import BatchSource, Family, GANTrainer, to_float_images
+from .base import BatchSource, Family, GANTrainer, frozen, to_float_images
 
 
 class GaussianNoise(nn.Module):
@@ -111,10 +111,12 @@ class SGANTrainer(GANTrainer):
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        h_real, _ = self.D.features_and_logits(real)
-        h_fake, _ = self.D.features_and_logits(self.G(self.randn(n, self.arch["z_dim"])))
-        g_loss = F.mse_loss(h_fake.mean(0), h_real.detach().mean(0))  # feature matching
-        g_loss.backward()
+        with frozen(self.D):
+            with torch.no_grad():
+                h_real, _ = self.D.features_and_logits(real)
+            h_fake, _ = self.D.features_and_logits(self.G(self.randn(n, self.arch["z_dim"])))
+            g_loss = F.mse_loss(h_fake.mean(0), h_real.mean(0))  # feature matching
+            g_loss.backward()
         self.opt_g.step()
         with torch.no_grad():
             acc = (self.D(x_lab).argmax(1) == y_lab).float().mean()
@@ -160,6 +162,7 @@ class SGANFamily(Family):
     title = "Semi-supervised GAN"
     summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
     trainer_cls = SGANTrainer
+    channels_last_on_cpu = False  # measured 0.95x with the conv discriminator: MLP G, weight-normed convs
 
     def default_arch(self, image_size, channels, num_classes):
         return {"z_dim": 100, "g_hidden": 500, "d_hidden": [1000, 500, 250, 250, 250], "num_classes": num_classes,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import GANTrainer
+from .base import GANTrainer, frozen
 from .dcgan import DCGANDiscriminator, DCGANFamily
 
 
@@ -30,8 +30,9 @@ class WGANGPTrainer(GANTrainer):
             self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss = -self.D(self.G(self.randn(n, a["z_dim"]))).mean()
-        g_loss.backward()
+        with frozen(self.D):
+            g_loss = -self.D(self.G(self.randn(n, a["z_dim"]))).mean()
+            g_loss.backward()
         self.opt_g.step()
         return {
             "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake + hp["gp_weight"] * gp).item(),
