@@ -20,6 +20,7 @@ BARS = {
     "dcgan-mnist": [("fid_to_floor", "<=", 3.0, "FID/floor"), ("coverage_entropy_ratio", ">=", 0.95, "coverage")],
     "mlp-mnist": [("coverage_entropy_ratio", ">=", 0.90, "coverage")],
     "cgan-fashion": [("conditional_accuracy", ">=", 0.85, "conditional accuracy")],
+    "acgan-fashion": [("conditional_accuracy", ">=", 0.85, "conditional accuracy")],
     "infogan-mnist": [("code_purity", ">=", 0.90, "code purity")],
     "wgan-gp-mnist": [("fid_to_floor", "<=", 3.0, "FID/floor")],
     "sgan-mnist": [("test_accuracy", ">=", 0.959, "test accuracy")],

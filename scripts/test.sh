@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything the tests need (Python packages, Debian chromium for the browser tests) and runs them.
+# Installs everything the tests need (Python packages, Debian chromium and Fashion-MNIST) and runs them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -r requirements-dev.txt || { echo "pip install failed" >&2; exit 1; }
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: chromium for the browser tests, Fashion-MNIST for the shipped models' checks (tests skip without them).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-      || echo "note: chromium could not be installed; browser tests will skip with that reason" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+      || echo "note: could not install ${missing[*]}; the tests that need them will skip with that reason" >&2
   else
-    echo "note: chromium is missing and apt-get is not usable here; browser tests will skip" >&2
+    echo "note: ${missing[*]} missing and apt-get is not usable here; the tests that need them will skip" >&2
   fi
 fi
 python3 -m pytest "$@"
