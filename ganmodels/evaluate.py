@@ -165,6 +165,8 @@ def evaluate_path(path: str | Path, samples: int = 10000, snapshots: bool = Fals
                     "command": f"python -m ganmodels.evaluate {path}" + (" --snapshots" if snapshots else "")}
     if snapshots:
         for snap in card.snapshots:
+            if not snap.get("weights"):  # publish dropped these weights for space: only the grid is left to show
+                continue
             snap_model = load_model(path, device="cpu", weights=snap["weights"])
             snap["metrics"] = {**snap.get("metrics", {}), **evaluate_model(snap_model, snapshot_samples, data_root, reference_root)}
     card.save(path)

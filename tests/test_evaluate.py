@@ -200,6 +200,24 @@ def test_evaluate_snapshots(env):
     assert card.metrics["command"].endswith("--snapshots")
 
 
+def test_evaluate_skips_snapshots_whose_weights_were_not_published(env, tmp_path):
+    """A published folder keeps every grid but only some snapshot weights: the others keep the figures measured
+    while their weights existed, rather than getting the final generator's figures under their step."""
+    from ganmodels.publish import publish
+
+    folder = publish(env["runs"] / "cgan", tmp_path, keep=1)
+    assert [s["weights"] is None for s in read_card(folder).snapshots] == [True, False]
+    card = read_card(folder)
+    card.snapshots[0]["metrics"] = {"test_accuracy": 0.5}  # as measured during training
+    card.snapshots[1]["metrics"] = {}
+    card.save(folder)
+    evaluate_path(folder, samples=SAMPLES, snapshots=True, snapshot_samples=SAMPLES, data_root=str(env["mnist"]),
+                  reference_root=env["reference"])
+    dropped, final = read_card(folder).snapshots
+    assert dropped["metrics"] == {"test_accuracy": 0.5}
+    assert "classifier_fid" in final["metrics"]
+
+
 def test_evaluate_default_reference_dir_can_be_redirected(env, monkeypatch):
     """load_reference reads REFERENCE_DIR when called, so tools and tests can point it elsewhere."""
     monkeypatch.setattr(gclassifier, "REFERENCE_DIR", env["reference"])
