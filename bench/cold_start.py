@@ -23,9 +23,9 @@ from _common import (StreamlitServer, add_common_args, exception_on_page, figure
                      page_url, rss_mb, table, training_paused, wait_app_idle, wait_images)
 
 
-def import_floor() -> float:
+def import_floor(modules: str = "streamlit, torch") -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import streamlit, torch"], check=True)
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
     return time.perf_counter() - t0
 
 
@@ -95,6 +95,8 @@ def main(argv=None) -> int:
         try:
             with training_paused(args.pause_training):
                 floor = import_floor()
+                # what ganmodels.images' lazy `make_grid` import keeps off the home page's path
+                with_torchvision = import_floor("streamlit, torch, torchvision.utils")
             for i in range(repeats):
                 with training_paused(args.pause_training):
                     healthy, first, server = cold_start(browser, env, Path(tmp.name) / f"streamlit-{i}.log")
@@ -119,6 +121,8 @@ def main(argv=None) -> int:
     figure("cold start server answering", healthy, "s", f"median of {len(starts)}")
     figure("cold start first home image", first, "s", f"median of {len(starts)}: {', '.join(f'{s[1]:.1f}' for s in starts)}")
     print(f"RATIO cold start first image / import floor: {first / floor:.2f}x (higher = more time spent beyond imports)")
+    figure("import floor + torchvision.utils (imported only when a grid is made)", with_torchvision, "s",
+           f"{with_torchvision - floor:+.1f} s kept off the cold start")
     figure("server RSS after home page", rss_home, "MiB", f"{len(model_ids)} checkpoints in {root}")
     figure("server RSS after every page x every model", rss_all, "MiB", f"walk took {walk:.0f} s")
     for prob in problems:
