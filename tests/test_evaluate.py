@@ -247,6 +247,12 @@ def test_evaluate_translation(env):
             assert 0 <= metrics[f"source_rate_before_{direction}_{size}px"] <= 1
             assert 0 <= metrics[f"cycle_l1_{direction}_{size}px"] <= 2
     assert "target_rate_a2b_32px" in read_card(folder).metrics
+    # snapshots are measured at the training size only; the final generator at both
+    evaluate_path(folder, snapshots=True, data_root=str(env["unpaired"]), reference_root=env["reference"])
+    card = read_card(folder)
+    assert "target_rate_a2b_256px" in card.metrics
+    for snap in card.snapshots:
+        assert "target_rate_a2b_32px" in snap["metrics"] and "target_rate_a2b_256px" not in snap["metrics"]
 
 
 # ================================ the shipped reference classifiers (where present) ==========================
