@@ -84,7 +84,7 @@ class RealStats:
         return cls._cache[key]
 
 
-def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None) -> dict:
+def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None, companions: bool = True) -> dict:
     card = model.card
     dataset = card.dataset.get("name")
     data_root = data_root or card.dataset.get("root")  # as _translation_metrics: the data the run trained on
@@ -110,7 +110,7 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference
         out["conditional_accuracy"] = round((preds == labels).float().mean().item(), 4)
     if codes is not None:
         out.update(code_purity(codes, preds, arch["num_categories"], num_classes))
-    if card.family == "sgan":
+    if card.family == "sgan" and companions:
         test_x, test_y = load_labelled(dataset, data_root, "test")
         for name, key in (("classifier", "test_accuracy"), ("baseline", "baseline_test_accuracy")):
             if name in model.companions:
@@ -144,14 +144,17 @@ def _translation_metrics(model: LoadedModel, data_root: str | None, reference_ro
 
 
 def evaluate_model(model: LoadedModel, samples: int = 10000, data_root: str | None = None, reference_root=None,
-                   full_size: bool = True) -> dict:
-    """`reference_root` picks another folder of reference classifiers (default checkpoints/reference);
-    `full_size=False` measures a translator at its training size only (snapshots: 256 px costs ~7x more)."""
+                   snapshot: bool = False) -> dict:
+    """`reference_root` picks another folder of reference classifiers (default checkpoints/reference).
+
+    `snapshot=True` measures an earlier generator of the folder: a translator at its training size only (256 px
+    costs ~7x more), and no figures of the companions (SGAN's classifiers), which are the final run's.
+    """
     started = time.time()
     if model.family.translator:
-        metrics = _translation_metrics(model, data_root, reference_root, full_size)
+        metrics = _translation_metrics(model, data_root, reference_root, full_size=not snapshot)
     else:
-        metrics = _latent_metrics(model, samples, data_root, reference_root)
+        metrics = _latent_metrics(model, samples, data_root, reference_root, companions=not snapshot)
     metrics["evaluated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     metrics["eval_seconds"] = round(time.time() - started, 1)
     return metrics
@@ -171,7 +174,7 @@ def evaluate_path(path: str | Path, samples: int = 10000, snapshots: bool = Fals
                 continue
             snap_model = load_model(path, device="cpu", weights=snap["weights"])
             snap["metrics"] = {**snap.get("metrics", {}),
-                               **evaluate_model(snap_model, snapshot_samples, data_root, reference_root, full_size=False)}
+                               **evaluate_model(snap_model, snapshot_samples, data_root, reference_root, snapshot=True)}
     card.save(path)
     return card.metrics
 

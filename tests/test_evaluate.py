@@ -200,6 +200,20 @@ def test_evaluate_snapshots(env):
     assert card.metrics["command"].endswith("--snapshots")
 
 
+def test_sgan_snapshots_keep_their_own_classifier_accuracy(env):
+    """Only the final classifier ships: a snapshot's test accuracy is the one measured in training, never the
+    final classifier's figure written under every step."""
+    folder = env["runs"] / "sgan"
+    card = read_card(folder)
+    card.snapshots[0]["metrics"] = {"test_accuracy": 0.123}
+    card.save(folder)
+    evaluate_path(folder, samples=SAMPLES, snapshots=True, snapshot_samples=SAMPLES, data_root=str(env["mnist"]),
+                  reference_root=env["reference"])
+    card = read_card(folder)
+    assert card.snapshots[0]["metrics"]["test_accuracy"] == 0.123
+    assert "classifier_fid" in card.snapshots[0]["metrics"] and "test_accuracy" in card.metrics
+
+
 def test_evaluate_skips_snapshots_whose_weights_were_not_published(env, tmp_path):
     """A published folder keeps every grid but only some snapshot weights: the others keep the figures measured
     while their weights existed, rather than getting the final generator's figures under their step."""
