@@ -25,6 +25,7 @@ from PIL import Image
 from .cards import CARD_NAME, ModelCard
 from .checkpoint import LoadedModel
 from .data import DatasetError, default_root, find_idx_file, list_images
+from .families.cyclegan import load_size as cyclegan_load_size
 from .images import from_pil
 from .registry import FAMILIES
 from .runs import pid_alive, start_training
@@ -355,6 +356,16 @@ def translation_key(data: bytes, direction: str, max_side: int, model_key: str) 
     h = hashlib.sha256(data)
     h.update(f"|{direction}|{max_side}|{model_key}".encode())
     return h.hexdigest()
+
+
+TRANSLATION_SIZES = (256, 320, 384, 448, 512, 640, 768, 896, 1024)
+
+
+def translation_sizes(card: ModelCard) -> tuple[list[int], int]:
+    """(choices for the longest side, default): the default is the scale the model trained at, where it
+    translates best; larger sizes keep more of a photo's detail at the cost of a weaker effect and more time."""
+    native = cyclegan_load_size(card.image_size)
+    return sorted({native, *TRANSLATION_SIZES}), native
 
 
 def direction_label(card: ModelCard, direction: str) -> str:

@@ -28,6 +28,7 @@ from .cards import ModelCard, read_card
 from .checkpoint import save_model_folder, save_weights
 from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
 from .device import pick_device, set_cpu_threads
+from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
 from .registry import FAMILIES, get_family
 
@@ -77,10 +78,9 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
         if dataset != "image-folder":
             raise DatasetError("CycleGAN trains on an unpaired image folder: use --dataset image-folder --data-root DIR")
         root = data_root or default_root("horse2zebra")
-        load_size = (int(image_size * 1.125) + 3) // 4 * 4  # upstream: 286 for 256, then random crops
-        a, b = load_unpaired(root, load_size, "train", max_images)
+        a, b = load_unpaired(root, cyclegan_load_size(image_size), "train", max_images)
         try:
-            test_a, test_b = load_unpaired(root, load_size, "test", 16)
+            test_a, test_b = load_unpaired(root, cyclegan_load_size(image_size), "test", 16)
         except DatasetError:
             test_a, test_b = a[:16], b[:16]
         return {"a": a, "b": b, "test_a": test_a, "test_b": test_b, "root": str(root)}

@@ -14,7 +14,6 @@ from ui.common import page_model, show_image
 st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
-SIZES = [256, 320, 384, 448, 512, 640, 768, 896, 1024]
 MAX_CACHED = 24  # translations kept per browser session
 
 
@@ -100,9 +99,11 @@ with controls[0]:
     if len(directions) == 1:
         st.caption("This checkpoint translates one way only, so there is no way back to show.")
 with controls[1]:
-    max_side = st.select_slider("Largest side (pixels)", SIZES, value=512, key="cg_max_side",
+    sizes, native = support.translation_sizes(card)
+    max_side = st.select_slider("Largest side (pixels)", sizes, value=native, key="cg_max_side",
                                 help=f"Photos are shrunk so their longer side is at most this. The model learned on "
-                                     f"{card.image_size}-pixel crops; larger sizes keep more detail but take longer.")
+                                     f"photos {native} pixels wide (crops of {card.image_size}), so it changes them "
+                                     "most at that size; larger sizes keep more detail, with a weaker effect, and take longer.")
 
 inputs = collect_inputs(card, direction)
 if not inputs:

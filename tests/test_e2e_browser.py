@@ -65,7 +65,7 @@ def _model_ids(root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module", params=["tiny", "shipped"])
 def app(request, tiny_checkpoints, tmp_path_factory):
-    """A running server on one checkpoint root: (base url, {family: [ids]}). Always terminated."""
+    """A running server on one checkpoint root: (base url, {family: [ids]}, root). Always terminated."""
     if request.param == "tiny":
         root = tiny_checkpoints
     else:
@@ -83,7 +83,7 @@ def app(request, tiny_checkpoints, tmp_path_factory):
     except RuntimeError as exc:
         log = server.log_path.read_text()[-3000:] if server.log_path and server.log_path.exists() else ""
         pytest.fail(f"the Streamlit server did not start: {exc}\n{log}")
-    return server.url, _model_ids(root)
+    return server.url, _model_ids(root), root
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def _pick(ids: dict[str, list[str]], *families: str) -> str | None:
 
 
 def test_every_page_renders_without_an_exception(app, page):
-    base, ids = app
+    base, ids, _ = app
     pages = page_paths()
     assert pages, "pages/ holds no pages"
     for url in [base] + [page_url(base, p) for p in pages]:
@@ -120,7 +120,7 @@ def test_every_page_renders_without_an_exception(app, page):
 
 
 def test_home_shows_a_picture_per_model(app, page):
-    base, ids = app
+    base, ids, _ = app
     _open(page, base)
     wait_images(page, 1, timeout_ms=TIMEOUT_MS)
     assert exception_on_page(page) is None
@@ -135,7 +135,7 @@ def _image_bytes(page, src: str) -> bytes:
 
 
 def test_latent_slider_changes_the_picture(app, page):
-    base, ids = app
+    base, ids, _ = app
     model_id = _pick(ids, "dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
     if model_id is None:
         pytest.skip("no latent model among these checkpoints")
@@ -166,7 +166,7 @@ def _photo_jpeg(width: int = 300, height: int = 200) -> bytes:
 
 
 def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
-    base, ids = app
+    base, ids, root = app
     model_id = _pick(ids, "cyclegan")
     if model_id is None:
         pytest.skip("no CycleGAN among these checkpoints")
@@ -184,6 +184,11 @@ def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
     download = info.value
     data = Path(download.path()).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{download.suggested_filename} is not a PNG"
+    # computed at the scale the model trained at (the page's default), the upload's 3:2 shape kept
+    from ganmodels.cards import read_card
+    from ganmodels.studio_support import translation_sizes
+
+    side = min(300, translation_sizes(read_card(root / model_id))[1])
     with Image.open(io.BytesIO(data)) as img:
-        assert img.size == (300, 200), f"the translated image is {img.size}, expected the upload's 300x200"
+        assert img.size == (side, side * 2 // 3 // 4 * 4), f"the translated image is {img.size}, expected {side} px wide, 3:2"
     assert download.suggested_filename.endswith(".png")

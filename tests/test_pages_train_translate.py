@@ -295,6 +295,14 @@ def test_cyclegan_translates_png_and_jpeg(kind, cyclegan_root, monkeypatch):
     assert_clean(at)
     assert not at.error
     assert [s.value for s in at.subheader] == ["a.png", "b.jpg"]
+    slider = at.select_slider(key="cg_max_side")
+    if kind == "tiny":  # by default at the scale the model trained at: 36 px for the tiny model's 32-px crops ...
+        assert slider.value == 36
+    captions = [c for img in at.image for c in img.captions]
+    assert sum(c.startswith(f"Input ({min(100, slider.value)}x") for c in captions) == 2
+    # ... and at the photo's own size when the user allows it
+    slider.set_value(512).run()
+    assert not at.error
     captions = [c for img in at.image for c in img.captions]
     assert sum(c.startswith("Translated") for c in captions) == 2
     assert sum(c.startswith("Input (100x60)") for c in captions) == 2
@@ -323,6 +331,7 @@ def bad_uploads() -> list[tuple[str, bytes, str]]:
 
 def test_cyclegan_bad_uploads_give_messages(cyclegan_root, monkeypatch):
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
+    at.select_slider(key="cg_max_side").set_value(256).run()  # the photos' own sizes, to see the EXIF turn
     at.file_uploader(key="cg_uploads").set_value(bad_uploads()).run()
     assert_clean(at)
     errors = [e.value for e in at.error]
@@ -358,6 +367,7 @@ def test_cyclegan_caches_translations(cyclegan_root, monkeypatch):
 
     monkeypatch.setattr(translate_module, "translate_upload", counting)
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
+    at.select_slider(key="cg_max_side").set_value(512).run()
     at.file_uploader(key="cg_uploads").set_value(("a.png", image_bytes(Image.new("RGB", (64, 64), "red")), "image/png")).run()
     assert len(calls) == 1
     at.run()

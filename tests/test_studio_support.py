@@ -307,3 +307,12 @@ def test_class_probabilities_of_both_classifiers(tiny_checkpoints):
     assert other["SGAN discriminator"] != probs["SGAN discriminator"]
     del model.companions["baseline"]
     assert list(support.class_probabilities(model, x)) == ["SGAN discriminator"]
+
+
+def test_translation_sizes_default_to_the_training_scale():
+    card = ModelCard(id="c", family="cyclegan", arch={"image_size": 96, "channels": 3}, dataset={"name": "horse2zebra"})
+    sizes, default = support.translation_sizes(card)
+    assert default == 108 and sizes[0] == 108 and sizes == sorted(set(sizes)) and 1024 in sizes
+    card.arch["image_size"] = 256  # upstream's own size: resized to 286 (288 here, a multiple of 4), then cropped
+    sizes, default = support.translation_sizes(card)
+    assert default == 288 and sizes.index(288) == 1

@@ -106,6 +106,12 @@ def lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
     return F.mse_loss(pred, torch.full_like(pred, target))
 
 
+def load_size(image_size: int) -> int:
+    """The side photos are resized to before random crops of `image_size` (upstream: 286 for 256): the scale
+    at which the model saw the world, so the one it translates best at."""
+    return (int(image_size * 1.125) + 3) // 4 * 4
+
+
 class CycleGANTrainer(GANTrainer):
     def __init__(self, family, G, D, arch, hp, data, device, seed):
         self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
