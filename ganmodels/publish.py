@@ -1,6 +1,7 @@
 """Turn a finished (or stopped) run into a shipped checkpoint folder under checkpoints/.
 
     python -m ganmodels.publish runs/dcgan-mnist --keep 6
+    python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
 
 Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid,
 and `--keep` evenly spaced generator snapshots stored in float16 (the card says so).
@@ -67,13 +68,35 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     return dest
 
 
+def prune(folder: str | Path, keep: int) -> list[int]:
+    """Drop a published folder's snapshot weights down to `keep` evenly spaced ones (the final generator always
+    stays), to fit the size budget without re-publishing: grids and the figures measured stay in the card.
+    Returns the steps whose weights were removed."""
+    folder = Path(folder)
+    card = read_card(folder)
+    with_weights = [s for s in sorted(card.snapshots, key=lambda s: s["step"]) if s.get("weights")]
+    kept = {s["step"] for s in spaced(with_weights, keep)}
+    removed = []
+    for snap in with_weights:
+        if snap["step"] not in kept and snap["weights"] != card.weights:
+            (folder / snap["weights"]).unlink(missing_ok=True)
+            snap["weights"] = None
+            removed.append(snap["step"])
+    card.save(folder)
+    return removed
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganmodels.publish", description="Copy a run into checkpoints/ for the app.")
-    p.add_argument("run")
+    p.add_argument("run", help="run folder (or, with --prune, a published checkpoint folder)")
+    p.add_argument("--prune", action="store_true", help="thin a published folder's snapshot weights to --keep instead")
     p.add_argument("--id", help="checkpoint id (default: the run's)")
     p.add_argument("--dest", default=str(DEFAULT_DEST))
     p.add_argument("--keep", type=int, default=6, help="generator snapshots to keep (evenly spaced, last included)")
     args = p.parse_args(argv)
+    if args.prune:
+        print(f"removed the weights of steps {prune(args.run, args.keep)}")
+        return 0
     print(publish(args.run, args.dest, args.id, args.keep))
     return 0
 

@@ -24,7 +24,10 @@ BARS = {
     "infogan-mnist": [("code_purity", ">=", 0.90, "code purity")],
     "wgan-gp-mnist": [("fid_to_floor", "<=", 3.0, "FID/floor")],
     "sgan-mnist": [("test_accuracy", ">=", 0.959, "test accuracy")],
-    "cyclegan-horse2zebra": [("target_rate_a2b_256px", ">=", 0.70, "A->B target rate (256 px)"),
+    # at the model's training size ({size}) and at the test photos' own 256 px
+    "cyclegan-horse2zebra": [("target_rate_a2b_{size}px", ">=", 0.70, "A->B target rate ({size} px, training size)"),
+                             ("target_rate_b2a_{size}px", ">=", 0.70, "B->A target rate ({size} px, training size)"),
+                             ("target_rate_a2b_256px", ">=", 0.70, "A->B target rate (256 px)"),
                              ("target_rate_b2a_256px", ">=", 0.70, "B->A target rate (256 px)")],
 }
 CONTEXT = ["classifier_fid", "classifier_fid_floor", "coverage_entropy_ratio", "baseline_test_accuracy",
@@ -43,6 +46,7 @@ def main() -> int:
         trained = f"{t.get('steps_done')} steps, {t.get('seconds', 0) / 60:.0f} min {t.get('device', '')}"
         other = ", ".join(f"{k} {m[k]}" for k in CONTEXT if k in m)
         for key, op, bar, label in BARS.get(card.id, []):
+            key, label = key.format(size=card.image_size), label.format(size=card.image_size)
             value = m.get(key)
             met = "n/a" if value is None else ("yes" if (value <= bar if op == "<=" else value >= bar) else "**no**")
             print(f"| {card.id} | {card.family} | {trained} | {label} {op} {bar} | {value} | {met} | {other} |")

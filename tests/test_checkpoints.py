@@ -593,3 +593,9 @@ def test_shipped_checkpoint_loads_and_samples(folder):
     images = model.generate(model.latents(0, 2), labels)
     assert images.shape == (2, card.channels, card.image_size, card.image_size)
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.01
+
+
+def test_shipped_checkpoints_fit_the_size_budget():
+    """The whole checkpoints/ folder stays under 150 MB, so a fresh clone stays quick (issue #4)."""
+    total = sum(p.stat().st_size for p in (REPO / "checkpoints").rglob("*") if p.is_file())
+    assert total < 150 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB"

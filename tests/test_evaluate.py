@@ -232,6 +232,23 @@ def test_evaluate_skips_snapshots_whose_weights_were_not_published(env, tmp_path
     assert "classifier_fid" in final["metrics"]
 
 
+def test_prune_thins_snapshot_weights_but_keeps_grids_and_figures(env, tmp_path):
+    from ganmodels.publish import prune, publish
+
+    folder = publish(env["runs"] / "cgan", tmp_path, keep=2)
+    card = read_card(folder)
+    card.snapshots[0]["metrics"] = {"classifier_fid": 1.5}
+    card.save(folder)
+    first = folder / card.snapshots[0]["weights"]
+    assert first.is_file()
+    assert prune(folder, 1) == [card.snapshots[0]["step"]]
+    card = read_card(folder)
+    assert not first.exists() and card.snapshots[0]["weights"] is None
+    assert card.snapshots[0]["metrics"] == {"classifier_fid": 1.5} and (folder / card.snapshots[0]["grid"]).is_file()
+    assert card.snapshots[-1]["weights"] == card.weights and (folder / card.weights).is_file()
+    assert prune(folder, 1) == []
+
+
 def test_evaluate_default_reference_dir_can_be_redirected(env, monkeypatch):
     """load_reference reads REFERENCE_DIR when called, so tools and tests can point it elsewhere."""
     monkeypatch.setattr(gclassifier, "REFERENCE_DIR", env["reference"])
