@@ -35,8 +35,9 @@ class InfoGANTrainer(GANTrainer):
     adversarial loss plus lambda x the mutual-information bound, G at lr 1e-3, D at 2e-4.
 
     `instance_noise` adds Gaussian noise to every image D and Q see. Without it G can make the codes
-    recoverable through faint pixel patterns Q picks up while every digit looks the same; noise drowns
-    such patterns, so the cheapest way left to carry a 10-way code is to draw a different digit.
+    recoverable through faint pixel patterns Q picks up while every digit looks the same; noise drowns such
+    patterns, leaving visible shape to carry the code. On MNIST this moved the categorical code from invisible
+    (purity 0.16) to visible shape (0.48 after 5000 steps), though not yet to one digit per code.
     """
 
     def __init__(self, family, G, D, arch, hp, data, device, seed):
