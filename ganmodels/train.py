@@ -78,9 +78,10 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
         if dataset != "image-folder":
             raise DatasetError("CycleGAN trains on an unpaired image folder: use --dataset image-folder --data-root DIR")
         root = data_root or default_root("horse2zebra")
-        a, b = load_unpaired(root, cyclegan_load_size(image_size), "train", max_images)
+        load_size = cyclegan_load_size(image_size)
+        a, b = load_unpaired(root, load_size, "train", max_images)
         try:
-            test_a, test_b = load_unpaired(root, cyclegan_load_size(image_size), "test", 16)
+            test_a, test_b = load_unpaired(root, load_size, "test", 16)
         except DatasetError:
             test_a, test_b = a[:16], b[:16]
         return {"a": a, "b": b, "test_a": test_a, "test_b": test_b, "root": str(root)}
@@ -338,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         set_cpu_threads(args.threads)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.resume:
             run = Run.resume(args.resume, args.device, args.steps)
         else:
@@ -351,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             run = Run.create(cfg)
             run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
-    except (DatasetError, ValueError) as exc:
+    except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder = run.train(progress=not args.no_progress)

@@ -88,9 +88,14 @@ class GANTrainer:
         if device.type == "cpu" and family.channels_last_on_cpu:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
-        self.opt_g = adam(G.parameters(), hp["lr"], hp, device)
-        self.opt_d = adam(D.parameters(), hp.get("lr_d", hp["lr"]), hp, device)
+        g_params, d_params = self.parameter_groups()
+        self.opt_g = adam(g_params, hp["lr"], hp, device)
+        self.opt_d = adam(d_params, hp.get("lr_d", hp["lr"]), hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+
+    def parameter_groups(self) -> tuple[list, list]:
+        """(what G's optimizer updates, what D's does); families whose D carries a head trained with G override it."""
+        return list(self.G.parameters()), list(self.D.parameters())
 
     # --- data -----------------------------------------------------------------
     def real_batch(self):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..latent import infogan_latent, random_infogan_codes
-from .base import Family, GANTrainer, adam, bce, frozen
+from .base import Family, GANTrainer, bce, frozen
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -40,11 +40,8 @@ class InfoGANTrainer(GANTrainer):
     (purity 0.16) to visible shape (0.48 after 5000 steps), though not yet to one digit per code.
     """
 
-    def __init__(self, family, G, D, arch, hp, data, device, seed):
-        super().__init__(family, G, D, arch, hp, data, device, seed)
-        self.opt_g = adam(list(G.parameters()) + list(D.q.parameters()), hp["lr"], hp, device)
-        self.opt_d = adam(D.body.parameters(), hp.get("lr_d", hp["lr"]), hp, device)
-        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+    def parameter_groups(self):
+        return list(self.G.parameters()) + list(self.D.q.parameters()), list(self.D.body.parameters())
 
     def _latents(self, n: int):
         a = self.arch
