@@ -6,6 +6,7 @@ baseline measured in the same process, so a run is self-contained and comparable
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -166,8 +167,10 @@ def _signal(pids: list[int], sig) -> None:
             os.kill(pid, sig)
 
 
-def add_common_args(parser, repeats: int | None = None, checkpoints: bool = False) -> None:
-    """--smoke and --pause-training for every benchmark; --repeats and --checkpoints where asked for."""
+def bench_parser(doc: str, repeats: int | None = None, checkpoints: bool = False) -> argparse.ArgumentParser:
+    """A benchmark's parser, its docstring as help: --smoke and --pause-training always; --repeats and
+    --checkpoints where asked for."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: tiny models, few repeats (for tests)")
     parser.add_argument("--pause-training", action="store_true",
                         help="SIGSTOP the background `python -m ganmodels.train` during timed windows (< 3 min each)")
@@ -175,6 +178,7 @@ def add_common_args(parser, repeats: int | None = None, checkpoints: bool = Fals
         parser.add_argument("--repeats", type=int, default=repeats)
     if checkpoints:
         parser.add_argument("--checkpoints", type=Path, default=REPO / "checkpoints")
+    return parser
 
 
 # --- memory -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ Baseline: `python -c "import streamlit, torch"` (the floor any Streamlit + torch
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (StreamlitServer, add_common_args, exception_on_page, figure, launch_chromium, machine, page_paths,
+from _common import (StreamlitServer, bench_parser, exception_on_page, figure, launch_chromium, machine, page_paths,
                      page_url, rss_mb, table, training_paused, wait_app_idle, wait_images)
 
 
@@ -65,8 +64,7 @@ def visit_everything(browser, server, model_ids: list[str]) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, repeats=3, checkpoints=True)
+    p = bench_parser(__doc__, repeats=3, checkpoints=True)
     args = p.parse_args(argv)
 
     from playwright.sync_api import sync_playwright

@@ -10,7 +10,6 @@ Baseline: one session alone on the same server, measured first, so the ratio sho
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, IMAGE_SRCS_JS, IMAGES_CHANGED_JS, LATENT_SLIDER_NAME, StreamlitServer,
-                     add_common_args, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
+                     bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
     """One user: open the page, wait for the gate, move sliders until time is up."""
@@ -110,8 +109,7 @@ async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, checkpoints=True)
+    p = bench_parser(__doc__, checkpoints=True)
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--model", help="model id (default: dcgan-mnist, else the first 28-px model)")

@@ -14,13 +14,12 @@ Models:   the shipped checkpoints/cyclegan-horse2zebra when present, and a ResNe
 """
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import tempfile
 from pathlib import Path
 
-from _common import add_common_args, figure, machine, ratio, table, time_calls, training_paused
+from _common import bench_parser, figure, machine, ratio, table, time_calls, training_paused
 
 import numpy as np
 import torch
@@ -89,8 +88,7 @@ def bench_model(path: Path, inputs: dict[str, bytes], repeats: int, pause: bool)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, repeats=3, checkpoints=True)
+    p = bench_parser(__doc__, repeats=3, checkpoints=True)
     args = p.parse_args(argv)
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-cyclegan-")

@@ -8,12 +8,11 @@ Tried on the conv models: channels_last memory format, and torch.compile (compil
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from _common import add_common_args, figure, machine, ratio, table, training_paused
+from _common import bench_parser, figure, machine, ratio, table, training_paused
 
 import torch
 from torch import nn
@@ -97,8 +96,7 @@ def bench_model(path: Path, device: torch.device, batches: list[int], min_time: 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, checkpoints=True)
+    p = bench_parser(__doc__, checkpoints=True)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (minutes of CPU on a small machine)")
     p.add_argument("--min-time", type=float, default=1.0, help="seconds per timed window")
     args = p.parse_args(argv)

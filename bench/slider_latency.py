@@ -16,14 +16,13 @@ Both servers run one after the other on the same checkpoints; the browser and th
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import (StreamlitServer, add_common_args, exception_on_page, figure, find_page, latent_sliders, machine,
+from _common import (StreamlitServer, bench_parser, exception_on_page, figure, find_page, latent_sliders, machine,
                      move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
                      wait_app_idle, wait_images)
 
@@ -126,8 +125,7 @@ def run_config(name: str, env: dict, latent_ids: list[str], cyclegan_ids: list[s
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, checkpoints=True)
+    p = bench_parser(__doc__, checkpoints=True)
     p.add_argument("--moves", type=int, default=30, help="timed slider moves per model (>= 30 for the report)")
     p.add_argument("--cyclegan-moves", type=int, default=30)
     p.add_argument("--warmup", type=int, default=2)

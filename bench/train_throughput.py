@@ -19,7 +19,6 @@ snapshots are left out of all three. Prints are sent to /dev/null.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
 import os
@@ -30,7 +29,7 @@ import time
 import types
 from pathlib import Path
 
-from _common import REPO, add_common_args, figure, machine, ratio, table, training_paused
+from _common import REPO, bench_parser, figure, machine, ratio, table, training_paused
 
 import numpy as np
 import torch
@@ -279,8 +278,7 @@ def time_chunk(step, steps: int) -> float:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p)
+    p = bench_parser(__doc__)
     p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     p.add_argument("--steps", type=int, default=40, help="timed steps per loop per round")
     p.add_argument("--warmup", type=int, default=5)

@@ -294,7 +294,20 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
     return found
 
 
+def readable_cards(root: str | os.PathLike) -> list[ModelCard]:
+    """The cards of the checkpoint folders under root, skipping any that cannot be read (the app lists those
+    as broken; tools and tests that only want working models use this)."""
+    cards = []
+    for path in list_checkpoints(root):
+        if path.is_dir():
+            try:
+                cards.append(read_card(path))
+            except CardError:
+                continue
+    return cards
+
+
 __all__ = [
     "CheckpointError", "CardError", "LoadedModel", "load_model", "save_model_folder", "save_weights", "read_weights",
-    "load_into", "infer_foreign", "list_checkpoints",
+    "load_into", "infer_foreign", "list_checkpoints", "readable_cards",
 ]

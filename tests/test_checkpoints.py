@@ -599,3 +599,15 @@ def test_shipped_checkpoints_fit_the_size_budget():
     """The whole checkpoints/ folder stays under 150 MB, so a fresh clone stays quick (issue #4)."""
     total = sum(p.stat().st_size for p in (REPO / "checkpoints").rglob("*") if p.is_file())
     assert total < 150 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB"
+
+
+def test_readable_cards_skips_broken_cards_and_loose_files(dcgan_folder):
+    from ganmodels.checkpoint import readable_cards
+
+    folder, _ = dcgan_folder
+    root = folder.parent
+    (root / "broken").mkdir()
+    (root / "broken" / CARD_NAME).write_text("{ not json")
+    (root / "netG.pth").write_bytes(b"\x80\x02")
+    assert [card.id for card in readable_cards(root)] == ["tiny-dcgan"]
+    assert readable_cards(root / "absent") == []

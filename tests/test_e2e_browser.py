@@ -49,17 +49,11 @@ def browser():
 
 def _model_ids(root: Path) -> dict[str, list[str]]:
     """Model ids in root by family."""
-    from ganmodels.cards import CardError, read_card
-    from ganmodels.checkpoint import list_checkpoints
+    from ganmodels.checkpoint import readable_cards
 
     out: dict[str, list[str]] = {}
-    for path in list_checkpoints(root):
-        if path.is_dir():
-            try:
-                card = read_card(path)
-            except CardError:
-                continue
-            out.setdefault(card.family, []).append(card.id)
+    for card in readable_cards(root):
+        out.setdefault(card.family, []).append(card.id)
     return out
 
 

@@ -18,8 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # pages import ui/ and ganmodels/ from the repo root, as `streamlit run app.py` does
     sys.path.insert(0, str(REPO))
 
-from ganmodels.cards import CardError, read_card  # noqa: E402
-from ganmodels.checkpoint import list_checkpoints, load_model  # noqa: E402
+from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
 from ganmodels.explore import encode_latent  # noqa: E402
 
 HOME, EXPLORER, INFOGAN, COMPARE = "app.py", "pages/1_Latent_explorer.py", "pages/2_InfoGAN_codes.py", "pages/4_Compare_checkpoints.py"
@@ -32,15 +31,7 @@ TIMEOUT = 120
 
 def models_in(root: Path) -> list[tuple[str, str, str]]:
     """(id, family, title) of every readable checkpoint folder under root."""
-    out = []
-    for path in list_checkpoints(root):
-        if path.is_dir():
-            try:
-                card = read_card(path)
-            except CardError:
-                continue
-            out.append((card.id, card.family, card.title or card.id))
-    return out
+    return [(card.id, card.family, card.title or card.id) for card in readable_cards(root)]
 
 
 @pytest.fixture(params=["tiny", "shipped"])

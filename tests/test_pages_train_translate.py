@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from ganmodels import studio_support as support
 from ganmodels import translate as translate_module
-from ganmodels.cards import CardError, read_card
-from ganmodels.checkpoint import list_checkpoints
+from ganmodels.cards import read_card
+from ganmodels.checkpoint import readable_cards
 from ganmodels.runs import list_runs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,13 +30,7 @@ SGAN = PAGES / "6_SGAN_classifier.py"
 
 
 def real_families() -> set[str]:
-    found = set()
-    for path in list_checkpoints(REAL_CHECKPOINTS):
-        try:
-            found.add(read_card(path).family)
-        except CardError:
-            continue
-    return found
+    return {card.family for card in readable_cards(REAL_CHECKPOINTS)}
 
 
 def use_checkpoints(kind: str, family: str | None, tiny_root: Path, monkeypatch) -> Path:
