@@ -2,9 +2,9 @@
 
     python bench/_no_fragments_launcher.py run app.py [streamlit options]
 
-Equivalent to GANSTUDIO_NO_FRAGMENTS=1 with ui/perf.py's switches, but it works on pages that do not use them
-yet, because it patches Streamlit itself before any page is imported. Model loading (st.cache_resource) and
-session-state caches are left alone. Used by bench/_common.StreamlitServer(no_fragments=True).
+It patches Streamlit itself before any page is imported, so every page is covered and the app needs no switch
+of its own. Model loading (st.cache_resource) and session-state caches are left alone. Used by
+bench/_common.StreamlitServer(no_fragments=True).
 """
 from __future__ import annotations
 

@@ -6,10 +6,9 @@ state is new (no cache hit flatters us). On the CycleGAN page: upload a 640x480 
 "Largest side" slider through 256..512 (a new photo for each sweep, so no state repeats).
 
 Ours:     the app as shipped (st.fragment around the picture, st.cache_data for directions).
-Baseline: the same app with GANSTUDIO_NO_FRAGMENTS=1 (ui/perf.py: fragments and data caching switched off,
-          models still cached), started through bench/_no_fragments_launcher.py, which also switches
-          st.fragment / st.cache_data off in pages that do not use ui/perf.py yet: every slider move reruns
-          the whole page and recomputes everything but the loaded model.
+Baseline: the same app started through bench/_no_fragments_launcher.py, which replaces st.fragment and
+          st.cache_data with plain functions before any page is imported (models stay cached): every slider
+          move reruns the whole page and recomputes everything but the loaded model.
 Both servers run one after the other on the same checkpoints; the browser and the timing code are the same.
 
     python bench/slider_latency.py [--moves 30] [--checkpoints DIR] [--random-cyclegan] [--candidates] [--pause-training] [--smoke]
@@ -98,14 +97,13 @@ def cyclegan_moves(page, base: str, model_id: str, moves: int, pause: bool) -> l
     return out
 
 
-def run_config(name: str, env: dict, latent_ids: list[str], cyclegan_ids: list[str], moves: int, cg_moves: int, warmup: int,
+def run_config(name: str, env: dict, no_fragments: bool, latent_ids: list[str], cyclegan_ids: list[str], moves: int, cg_moves: int, warmup: int,
                pause: bool, log_dir: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
     from _common import launch_chromium
 
     results = {}
-    no_fragments = env.get("GANSTUDIO_NO_FRAGMENTS") == "1"
     with StreamlitServer(env, log_path=log_dir / f"streamlit-{name}.log", no_fragments=no_fragments) as server, \
             sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -163,18 +161,19 @@ def main(argv=None) -> int:
         latent_ids = [m for m in latent_ids if m in args.model]
         cyclegan_ids = [m for m in cyclegan_ids if m in args.model]
     print(machine())
-    base_env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_NO_FRAGMENTS": ""}
+    base_env = {"GANSTUDIO_CHECKPOINTS": str(root)}
     if not args.smoke:
         base_env["OMP_NUM_THREADS"] = str(os.cpu_count())  # the server is what we time: give it the machine
-    configs = {"ours": base_env, "baseline": {**base_env, "GANSTUDIO_NO_FRAGMENTS": "1"}}
+    configs = {"ours": (base_env, False), "baseline": (base_env, True)}
     if args.candidates:
         # Streamlit runs a full gc.collect() after every (fragment) run; with torch loaded that is ~0.2 s of ~400k objects.
-        configs["ours+no_post_script_gc"] = {**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false"}
+        configs["ours+no_post_script_gc"] = ({**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false"}, False)
         # Two OMP threads on two shared cores stall at every barrier when anything else runs (browser, Tornado, training).
-        configs["ours+no_post_script_gc+1_thread"] = {**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false",
-                                                      "OMP_NUM_THREADS": "1"}
-    results = {name: run_config(name, env, latent_ids, cyclegan_ids, moves, cg_moves, warmup, args.pause_training, Path(tmp.name))
-               for name, env in configs.items()}
+        configs["ours+no_post_script_gc+1_thread"] = ({**base_env, "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false",
+                                                       "OMP_NUM_THREADS": "1"}, False)
+    results = {name: run_config(name, env, no_fragments, latent_ids, cyclegan_ids, moves, cg_moves, warmup, args.pause_training,
+                                Path(tmp.name))
+               for name, (env, no_fragments) in configs.items()}
 
     rows = []
     for name in [c for c in results if c not in ("ours", "baseline")]:
@@ -189,7 +188,7 @@ def main(argv=None) -> int:
         op, bp = percentile(o, 95) * 1000, percentile(b, 95) * 1000
         figure(f"slider {what} ours median", om, "ms", f"{len(o)} moves")
         figure(f"slider {what} ours p95", op, "ms")
-        figure(f"slider {what} baseline median", bm, "ms", "GANSTUDIO_NO_FRAGMENTS=1")
+        figure(f"slider {what} baseline median", bm, "ms", "fragments and data caching off")
         figure(f"slider {what} baseline p95", bp, "ms")
         r = ratio(f"slider {what} median speed-up", om, bm, higher_is_better=False)
         rows.append([what, len(o), om, op, bm, bp, f"{r:.2f}x"])

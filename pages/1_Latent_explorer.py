@@ -10,7 +10,6 @@ from ganmodels import explore, gallery
 from ganmodels.images import gif_bytes, grid, to_pil, upscale
 from ganmodels.latent import interpolate, vector_arithmetic
 from ui.common import page_model, show_image
-from ui.perf import maybe_cache_data, maybe_fragment
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
 
@@ -18,7 +17,7 @@ MODE_NAMES = {"principal": "Principal directions (biggest changes first)", "raw"
 OFFSET_RANGE = 3.0
 
 
-@maybe_cache_data(show_spinner="Finding the directions that change the picture most…", max_entries=64)
+@st.cache_data(show_spinner="Finding the directions that change the picture most…", max_entries=64)
 def principal(path: str, stamp: float, label: int | None, count: int, _model) -> tuple[torch.Tensor, torch.Tensor]:
     """Computed once per model (and class, for conditional models); keyed by the model's path."""
     return explore.principal_directions(_model, k=count, labels=None if label is None else [label])
@@ -152,7 +151,7 @@ if conditional:
 labels_for = (lambda n: gallery.sample_labels(card, n, label)) if conditional else (lambda n: None)
 
 
-@maybe_fragment
+@st.fragment
 def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
     """The picture and its sliders; moving a slider reruns only this part."""
     card = model.card
@@ -218,7 +217,7 @@ with st.expander("Save or load a latent"):
         st.error(st.session_state.lx_upload_error)
 
 
-@maybe_fragment
+@st.fragment
 def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     card = model.card
     st.subheader("Many samples from this seed")
@@ -262,7 +261,7 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
 sample_grid_and_arithmetic(model, seed, psi, label)
 
 
-@maybe_fragment
+@st.fragment
 def interpolation(model, seed: int, psi, label) -> None:
     card = model.card
     st.subheader("Walk from one seed to another")

@@ -8,7 +8,6 @@ import streamlit as st
 from ganmodels import gallery
 from ganmodels.images import grid, to_pil
 from ui.common import page_model, show_image
-from ui.perf import maybe_fragment
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
 
@@ -65,7 +64,7 @@ with top[1]:
 noise = gallery.infogan_noise(card, seed)
 
 
-@maybe_fragment
+@st.fragment
 def live_output(model, noise, seed: int) -> None:
     """Code controls and the picture; moving a control reruns only this part."""
     controls, picture = st.columns([1, 1])
@@ -87,7 +86,7 @@ def live_output(model, noise, seed: int) -> None:
 live_output(model, noise, seed)
 
 
-@maybe_fragment
+@st.fragment
 def traversal(model, noise, seed: int) -> None:
     st.subheader("What each code does")
     st.caption("Every row uses a different value of the categorical code; from left to right one continuous code sweeps "

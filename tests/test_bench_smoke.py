@@ -34,23 +34,3 @@ def test_smoke_run_prints_figures(script: Path):
     figures = [line for line in proc.stdout.splitlines() if line.startswith("FIGURE ")]
     assert figures, f"{script.name} --smoke printed no FIGURE lines\n{tail}"
     assert all(":" in f and f.split(":", 1)[1].strip() for f in figures), f"malformed figure lines in {script.name}"
-
-
-def test_perf_flag_switches_fragments_and_caching(monkeypatch):
-    """ui/perf.py: GANSTUDIO_NO_FRAGMENTS=1 gives plain functions; unset gives Streamlit's decorators."""
-    sys.path.insert(0, str(REPO))
-    from ui import perf
-
-    def f(x):
-        return x + 1
-
-    monkeypatch.setenv(perf.FLAG, "1")
-    assert not perf.fragments_enabled() and not perf.caching_enabled()
-    assert perf.maybe_fragment(f) is f
-    assert perf.maybe_cache_data(f) is f
-    assert perf.maybe_cache_data(max_entries=3)(f) is f
-    assert perf.maybe_fragment()(f) is f
-    monkeypatch.setenv(perf.FLAG, "0")
-    assert perf.fragments_enabled()
-    assert perf.maybe_cache_data(max_entries=3, show_spinner=False)(f) is not f
-    assert perf.maybe_fragment(f) is not f
