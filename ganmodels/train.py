@@ -38,6 +38,7 @@ STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
+UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
 
 
 @dataclass
@@ -241,9 +242,24 @@ class Run:
                                        "updated": time.time(), **extra})
 
     # --- the loop ----------------------------------------------------------------------------
-    def train(self, progress: bool = True) -> Path:
+    def plan_steps(self, steps_per_s: float, seconds_left: float, snapshots: int | None) -> int:
+        """Fix the run's length from its measured speed, so a time-boxed run still ends as planned: its
+        schedule (CycleGAN's learning-rate decay) reaches zero and its snapshots spread from early to final.
+        An explicit total (--steps) stays the cap."""
+        hp = self.card.training["hparams"]
+        total = max(self.step + 1, min(int(hp["total_steps"]), self.step + int(steps_per_s * seconds_left)))
+        hp["total_steps"] = self.card.training["total_steps"] = total
+        if snapshots:
+            hp["snapshot_every"] = max(1, (total - self.step) // snapshots)
+        return total
+
+    def train(self, progress: bool = True, minutes: float | None = None, snapshots: int | None = None) -> Path:
+        """Step until the card's total. With `minutes`, the total is planned from the speed over the first tenth
+        of that time (at least 10 s), and `snapshots` (if given) sets how many the planned run takes."""
         total = int(self.card.training["total_steps"])
         every = int(self.card.training["hparams"]["snapshot_every"])
+        budget = minutes * 60.0 if minutes else None
+        planned = budget is None
         log_every = LOG_EVERY
         per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
         header = self.losses_path.stat().st_size > 0
@@ -256,6 +272,12 @@ class Run:
                 while self.step < total:
                     losses = self.trainer.step()
                     self.step += 1
+                    elapsed = time.time() - started
+                    if not planned and elapsed >= max(10.0, 0.1 * budget):
+                        total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
+                        every, planned = int(self.card.training["hparams"]["snapshot_every"]), True
+                        bar.reset(total=total)
+                        bar.update(self.step)
                     if not all(map(_finite, losses.values())):
                         raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
                     buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **losses})
@@ -304,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="mnist", choices=DATASETS)
     p.add_argument("--data-root", help="IDX folder (mnist/fashion-mnist) or image folder (trainA/trainB for CycleGAN)")
     p.add_argument("--steps", type=int, help="total generator steps (default 2000; with --resume: extend the run to this many)")
+    p.add_argument("--minutes", type=float, help="train for about this long: the step count is planned from the measured "
+                   "speed (--steps, if given, caps it); snapshots default to 8, spread over the planned run")
     p.add_argument("--name", help="run folder name under --runs-dir")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--image-size", type=int)
@@ -342,14 +366,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.minutes is not None and args.minutes <= 0:
+        print("error: --minutes must be positive", file=sys.stderr)
+        return 2
+    # A time-boxed run has no step count until it has measured its speed.
+    steps = args.steps or (UNPLANNED_STEPS if args.minutes else None)
     try:
         if args.resume:
-            run = Run.resume(args.resume, args.device, args.steps)
+            run = Run.resume(args.resume, args.device, steps)
         else:
             if not args.family:
                 raise SystemExit("name a family (or --resume RUN_DIR)")
             cfg = TrainConfig(
-                family=args.family, dataset=args.dataset, data_root=args.data_root, steps=args.steps or 2000, name=args.name,
+                family=args.family, dataset=args.dataset, data_root=args.data_root, steps=steps or 2000, name=args.name,
                 runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
                 snapshot_every=args.snapshot_every, seed=args.seed, device=args.device, labels=args.labels,
                 max_images=args.max_images, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),
@@ -359,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    folder = run.train(progress=not args.no_progress)
+    snapshots = None if args.snapshot_every else (8 if args.minutes else None)
+    folder = run.train(progress=not args.no_progress, minutes=args.minutes, snapshots=snapshots)
     print(f"finished: {folder}")
     return 0
 

@@ -244,6 +244,48 @@ def test_extending_a_finished_run_continues_it(trained, tmp_path, tiny_mnist, ti
     assert read_rows(folder)[1] == rows
 
 
+class FakeClock:
+    """Stands in for the train module's `time`: every reading advances a quarter second, so a time-boxed run
+    plans and ends the same way on any machine."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        self.now += 0.25
+        return self.now
+
+    def strftime(self, fmt: str) -> str:
+        return "fake"
+
+
+def test_minutes_plans_the_run_from_its_speed(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    """--minutes: the step count is fixed from the measured speed, the snapshots spread over the planned run, and
+    CycleGAN's learning rate still decays to zero by the last step."""
+    monkeypatch.setattr(gtrain, "time", FakeClock())
+    argv = [a for a in train_argv("cyclegan", tmp_path, "boxed", tiny_mnist, tiny_unpaired) if a not in ("--steps", str(STEPS))]
+    argv = argv[: argv.index("--snapshot-every")] + argv[argv.index("--snapshot-every") + 2 :]
+    assert gtrain.main([*argv, "--minutes", "1"]) == 0
+    card = read_card(tmp_path / "boxed")
+    total = card.training["total_steps"]
+    assert card.training["status"] == "finished" and card.training["steps_done"] == total
+    assert 20 < total < 500, "a 60 s budget at a quarter second per reading plans tens to hundreds of steps"
+    steps = [s["step"] for s in card.snapshots]
+    assert len(steps) in (8, 9) and steps[-1] == total and steps[0] < total / 4
+    header, rows = read_rows(tmp_path / "boxed")
+    lr = [float(r[header.index("lr")]) for r in rows]
+    assert lr[0] == pytest.approx(2e-4) and lr[-1] < 2e-4 / (total / 4)
+
+
+def test_minutes_is_capped_by_steps_and_refuses_nonsense(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    monkeypatch.setattr(gtrain, "time", FakeClock())
+    assert gtrain.main([*train_argv("dcgan", tmp_path, "capped", tiny_mnist, tiny_unpaired, steps=6, every=3), "--minutes", "60"]) == 0
+    card = read_card(tmp_path / "capped")
+    assert card.training["total_steps"] == card.training["steps_done"] == 6
+    assert [s["step"] for s in card.snapshots] == [3, 6]
+    assert gtrain.main([*train_argv("dcgan", tmp_path, "zero", tiny_mnist, tiny_unpaired), "--minutes", "0"]) == 2
+
+
 # --- errors ----------------------------------------------------------------------------------------------
 
 

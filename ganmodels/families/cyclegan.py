@@ -122,10 +122,15 @@ class CycleGANTrainer(GANTrainer):
         self.opt_g = adam(G.parameters(), hp["lr"], hp, device)
         self.opt_d = adam(D.parameters(), hp["lr"], hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
-        total, decay_from = hp["total_steps"], hp["total_steps"] * hp.get("decay_start", 0.5)
-        rule = lambda s: 1.0 if s < decay_from else max(0.0, (total - s) / max(1.0, total - decay_from))  # noqa: E731
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, rule) for o in (self.opt_g, self.opt_d)]
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in (self.opt_g, self.opt_d)]
         self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
+
+    def _lr_factor(self, step: int) -> float:
+        """Upstream's schedule: constant, then linear decay to zero over the last part of the run. Reads the total
+        at every step, since a time-boxed run (train --minutes) fixes it only once its speed is known."""
+        total = self.hp["total_steps"]
+        decay_from = total * self.hp.get("decay_start", 0.5)
+        return 1.0 if step < decay_from else max(0.0, (total - step) / max(1.0, total - decay_from))
 
     def _crop(self, batch: torch.Tensor) -> torch.Tensor:
         """Random crop to the training size and random horizontal flip, upstream's augmentation."""
