@@ -229,10 +229,12 @@ def _find_weights(folder: Path, card: ModelCard) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike, device: torch.device | str | None = None, weights: str | None = None) -> LoadedModel:
+def load_model(path: str | os.PathLike, device: torch.device | str | None = None, weights: str | None = None,
+               companions: bool = True) -> LoadedModel:
     """Load a checkpoint folder (card + weights), a card file, or a foreign .pth/.safetensors file.
 
-    `weights` picks another file in the folder (a snapshot) with the same card.
+    `weights` picks another file in the folder (a snapshot) with the same card; `companions=False` skips
+    the nets beside the generator (SGAN's classifiers) for callers that only sample.
     Errors are CheckpointError or CardError with a message fit to show a user.
     """
     path = Path(path)
@@ -264,12 +266,12 @@ def load_model(path: str | os.PathLike, device: torch.device | str | None = None
         _, state = _junyanz_resnet(_strip_prefix(state), weight_path, card.arch.get("directions", ["a2b"])[0])
     load_into(generator, state, f"{weight_path.name}")
     generator.to(device).eval()
-    companions = {}
-    for name in card.training.get("companions", []):
+    nets = {}
+    for name in card.training.get("companions", []) if companions else []:
         net = family.build_discriminator(card.arch)
         load_into(net, read_weights(folder / f"{name}.safetensors"), f"{name}.safetensors")
-        companions[name] = net.to(device).eval()
-    return LoadedModel(card, generator, device, folder if path.is_dir() or path.name == CARD_NAME else path, companions)
+        nets[name] = net.to(device).eval()
+    return LoadedModel(card, generator, device, folder if path.is_dir() or path.name == CARD_NAME else path, nets)
 
 
 def save_model_folder(folder: str | os.PathLike, card: ModelCard, generator: nn.Module, companions: dict[str, nn.Module] | None = None) -> Path:

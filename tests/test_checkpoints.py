@@ -329,7 +329,7 @@ def tmp_checkpoints_copy(tiny_checkpoints, tmp_path):
     return dest
 
 
-def test_tiny_checkpoints_of_every_family_load(tiny_checkpoints):
+def test_tiny_checkpoints_of_every_family_load(tiny_checkpoints, tmp_path):
     found = list_checkpoints(tiny_checkpoints)
     assert sorted(p.name for p in found) == sorted(f"tiny-{name}" for name in FAMILIES)
     for folder in found:
@@ -356,6 +356,13 @@ def test_tiny_checkpoints_of_every_family_load(tiny_checkpoints):
             assert not model.companions["classifier"].training
             logits = model.companions["classifier"](images)  # e.g. classify generated digits, outside no_grad
             assert logits.shape == (4, 10)
+            # a caller that only samples need not read the classifiers, even when their files are gone
+            bare = shutil.copytree(folder, tmp_path / "sgan-without-classifiers")
+            for name in model.companions:
+                (bare / f"{name}.safetensors").unlink()
+            assert load_model(bare, "cpu", companions=False).companions == {}
+            with pytest.raises(CheckpointError, match="safetensors"):
+                load_model(bare, "cpu")
 
 
 def test_list_checkpoints_includes_loose_foreign_files(tmp_checkpoints_copy):
