@@ -37,7 +37,8 @@ class InfoGANTrainer(GANTrainer):
     `instance_noise` adds Gaussian noise to every image D and Q see. Without it G can make the codes
     recoverable through faint pixel patterns Q picks up while every digit looks the same; noise drowns such
     patterns, leaving visible shape to carry the code. On MNIST this moved the categorical code from invisible
-    (purity 0.16) to visible shape (0.48 after 5000 steps), though not yet to one digit per code.
+    (purity 0.16) to visible shape (0.48 after 5000 steps; 0.49-0.57 over three seeds after 11000, 0.44 with
+    noise 0.1), though not yet to one digit per code.
     """
 
     def parameter_groups(self):
