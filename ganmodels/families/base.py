@@ -82,8 +82,7 @@ class GANTrainer:
 
     def __init__(self, family, G: nn.Module, D: nn.Module, arch: dict, hp: dict, data: dict, device: torch.device, seed: int):
         self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
-        self.images, self.labels = data["images"], data.get("labels")
-        self.source = BatchSource(len(self.images), hp["batch_size"], seed)
+        self.take_data(data, seed)
         self.noise = torch.Generator(device="cpu").manual_seed(seed + 1)
         if device.type == "cpu" and family.channels_last_on_cpu:
             G.to(memory_format=torch.channels_last)
@@ -92,6 +91,11 @@ class GANTrainer:
         self.opt_g = adam(g_params, hp["lr"], hp, device)
         self.opt_d = adam(d_params, hp.get("lr_d", hp["lr"]), hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+
+    def take_data(self, data: dict, seed: int) -> None:
+        """Keep the training tensors and a cursor over them; translators draw from two sets instead."""
+        self.images, self.labels = data["images"], data.get("labels")
+        self.source = BatchSource(len(self.images), self.hp["batch_size"], seed)
 
     def parameter_groups(self) -> tuple[list, list]:
         """(what G's optimizer updates, what D's does); families whose D carries a head trained with G override it."""

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BatchSource, Family, GANTrainer, adam, frozen, to_float_images
+from .base import BatchSource, Family, GANTrainer, frozen, to_float_images
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -114,16 +114,14 @@ def load_size(image_size: int) -> int:
 
 class CycleGANTrainer(GANTrainer):
     def __init__(self, family, G, D, arch, hp, data, device, seed):
-        self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
-        self.images_a, self.images_b = data["a"], data["b"]
-        self.source = BatchSource(len(self.images_a), hp["batch_size"], seed)
-        self.source_b = BatchSource(len(self.images_b), hp["batch_size"], seed + 7)
-        self.noise = torch.Generator().manual_seed(seed + 1)
-        self.opt_g = adam(G.parameters(), hp["lr"], hp, device)
-        self.opt_d = adam(D.parameters(), hp["lr"], hp, device)
-        self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        super().__init__(family, G, D, arch, hp, data, device, seed)
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in (self.opt_g, self.opt_d)]
         self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
+
+    def take_data(self, data, seed):
+        self.images_a, self.images_b = data["a"], data["b"]
+        self.source = BatchSource(len(self.images_a), self.hp["batch_size"], seed)
+        self.source_b = BatchSource(len(self.images_b), self.hp["batch_size"], seed + 7)
 
     def _lr_factor(self, step: int) -> float:
         """Upstream's schedule: constant, then linear decay to zero over the last part of the run. Reads the total
@@ -196,6 +194,7 @@ class CycleGANFamily(Family):
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
     translator = True
     trainer_cls = CycleGANTrainer
+    channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before
 
     def default_arch(self, image_size, channels, num_classes):
         return {"ngf": 64, "ndf": 64, "n_blocks": 9 if image_size >= 256 else 6, "image_size": image_size,
