@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Family, GANTrainer, bce, frozen
-from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .base import GANTrainer, bce, frozen
+from .cgan import CGANFamily
+from .dcgan import DCGANDiscriminator
 
 
 class ACGANDiscriminator(nn.Module):
@@ -51,18 +52,13 @@ class ACGANTrainer(GANTrainer):
         }
 
 
-class ACGANFamily(Family):
+class ACGANFamily(CGANFamily):
+    """CGAN's generator and defaults; the discriminator names the class instead of being told it."""
+
     name = "acgan"
     title = "AC-GAN"
     summary = "Auxiliary-classifier GAN: the discriminator also names the class."
-    conditional = True
     trainer_cls = ACGANTrainer
-
-    def default_arch(self, image_size, channels, num_classes):
-        return {"z_dim": 100, "ngf": 64, "ndf": 64, "num_classes": num_classes, "image_size": image_size, "channels": channels}
-
-    def build_generator(self, arch):
-        return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"], arch["num_classes"])
 
     def build_discriminator(self, arch):
         return ACGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], arch["num_classes"])
