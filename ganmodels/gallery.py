@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -163,6 +164,17 @@ def sample_grid(model: LoadedModel, seed: int = 0, n: int = 25, psi: float | Non
 PSI_OPTIONS: list = ["off", 2.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]
 MODES = ("principal", "raw")
 MAX_SEED = 2**31 - 1
+NEW_SEED_RANGE = 1_000_000  # seeds the button picks: short enough to read out and type back
+
+
+def different_seed(current: int) -> int:
+    """A fresh random seed other than the one on screen, so "New seed" always changes the picture."""
+    seed = current
+    while seed == current:
+        seed = secrets.randbelow(NEW_SEED_RANGE)
+    return seed
+
+
 MAX_SLIDERS = 8
 
 

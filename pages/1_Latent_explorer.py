@@ -1,8 +1,6 @@
 """Latent explorer: a seed becomes a picture; sliders, interpolation and arithmetic move through the model's latent space."""
 from __future__ import annotations
 
-import secrets
-
 import streamlit as st
 import torch
 
@@ -71,11 +69,7 @@ def clear_custom() -> None:
 
 
 def new_seed() -> None:
-    current = st.session_state.get("lx_seed", 0)
-    seed = current
-    while seed == current:
-        seed = secrets.randbelow(1_000_000)
-    st.session_state.lx_seed = seed
+    st.session_state.lx_seed = gallery.different_seed(st.session_state.get("lx_seed", 0))
     clear_custom()
 
 

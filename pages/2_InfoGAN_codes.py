@@ -1,8 +1,6 @@
 """InfoGAN codes: the factors of variation an InfoGAN found by itself, with controls and a traversal grid."""
 from __future__ import annotations
 
-import secrets
-
 import streamlit as st
 
 from ganmodels import gallery
@@ -31,11 +29,7 @@ def category_name(value: int) -> str:
 
 
 def new_seed() -> None:
-    current = st.session_state.get("ic_seed", 0)
-    seed = current
-    while seed == current:
-        seed = secrets.randbelow(1_000_000)
-    st.session_state.ic_seed = seed
+    st.session_state.ic_seed = gallery.different_seed(st.session_state.get("ic_seed", 0))
 
 
 def reset_codes() -> None:

@@ -258,3 +258,12 @@ def test_sample_sheets_grid_and_infogan_traversals(tiny, tmp_path):
         assert t1.size == (len(TRAVERSAL_VALUES) * 30 + 2, 10 * 30 + 2)  # one row per category
         assert t1.tobytes() != t2.tobytes()  # each code moves the images its own way
     assert set(write_sample_sheets(tiny["dcgan"], tmp_path / "d")) == {"grid"}
+
+
+def test_different_seed_always_changes_and_stays_short(monkeypatch):
+    draws = iter([5, 5, 5, 17])
+    monkeypatch.setattr(gallery.secrets, "randbelow", lambda n: next(draws))
+    assert gallery.different_seed(5) == 17, "a draw equal to the seed on screen is drawn again"
+    monkeypatch.undo()
+    seeds = {gallery.different_seed(3) for _ in range(200)}
+    assert 3 not in seeds and all(0 <= s < gallery.NEW_SEED_RANGE for s in seeds) and len(seeds) > 150
