@@ -277,6 +277,28 @@ def time_chunk(step, steps: int) -> float:
     return time.perf_counter() - t0
 
 
+def step_flops(step) -> int:
+    """Floating-point operations of one training step (forward and backward convolutions and matmuls),
+    counted by torch's FlopCounterMode on a real step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_peak_gflops(n: int = 1536, seconds: float = 1.0) -> float:
+    """The CPU's float32 rate as this process sees it: best of repeated n x n matrix products, same threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        a @ b
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def main(argv=None) -> int:
     p = bench_parser(__doc__)
     p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
@@ -344,6 +366,17 @@ def main(argv=None) -> int:
         fastest = max(refs, key=refs.get)
         r = ratio(f"train ours/fastest reference ({fastest})", med["ours"], refs[fastest])
         print(f"goal >= 1.5x on CPU: {'MET' if r >= 1.5 else 'MISSED'}")
+        # The ceiling: every loop does the same arithmetic, so no loop beats the machine's float32 rate.
+        flops = step_flops(loops["ours"])
+        with training_paused(args.pause_training, quiet=True):
+            peak = matmul_peak_gflops(seconds=0.1 if args.smoke else 1.0)
+        figure("train step arithmetic", flops / 1e9, "GFLOP", "per step of 64 images (FlopCounterMode)")
+        figure("matmul peak", peak, "GFLOP/s", "float32, this process's threads")
+        for k in ("ours", fastest):
+            rate = med[k] / BATCH * flops / 1e9
+            figure(f"train {k} arithmetic rate", rate, "GFLOP/s", f"{rate / peak:.0%} of the matmul peak")
+        ceiling = peak / (med[fastest] / BATCH * flops / 1e9)
+        print(f"ceiling: at the matmul peak, a loop doing this arithmetic would be {ceiling:.2f}x the fastest reference")
     if tmp:
         tmp.cleanup()
     return 0
