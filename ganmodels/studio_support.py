@@ -280,8 +280,10 @@ def live_status(folder: str | os.PathLike) -> dict:
 
 def progress(card: ModelCard, status: dict) -> tuple[float, str]:
     """Share done and a line such as 'step 1,200 of 3,000 · 410 images/s · about 4 min left'."""
-    total = int(status.get("total_steps") or card.training.get("total_steps") or 0)
     step = int(status.get("step") or card.training.get("steps_done") or 0)
+    if status.get("planning") or card.training.get("planned") is False:
+        return _planning_progress(card, status, step)
+    total = int(status.get("total_steps") or card.training.get("total_steps") or 0)
     if total <= 0:
         return 0.0, f"step {step:,}"
     parts = [f"step {step:,} of {total:,}"]
@@ -293,6 +295,19 @@ def progress(card: ModelCard, status: dict) -> tuple[float, str]:
         if per_step and step < total:
             parts.append(f"about {format_duration((total - step) * per_step / rate)} left")
     return min(1.0, max(0.0, step / total)), " · ".join(parts)
+
+
+def _planning_progress(card: ModelCard, status: dict, step: int) -> tuple[float, str]:
+    """A time-boxed run (train --minutes) before it has fixed its step count: progress by the clock."""
+    minutes = card.training.get("minutes")
+    plan = f"measuring its speed to plan a {minutes:g}-minute run" if isinstance(minutes, (int, float)) else "measuring its speed"
+    parts = [f"step {step:,}", plan]
+    started, ends = status.get("started_at"), status.get("ends_at")
+    if not all(isinstance(t, (int, float)) and math.isfinite(t) for t in (started, ends)) or ends <= started:
+        return 0.0, " · ".join(parts)
+    now = time.time()
+    parts.append(f"about {format_duration(ends - now)} left")
+    return min(1.0, max(0.0, (now - started) / (ends - started))), " · ".join(parts)
 
 
 def format_duration(seconds: float) -> str:

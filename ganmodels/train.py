@@ -251,6 +251,8 @@ class Run:
         hp["total_steps"] = self.card.training["total_steps"] = total
         if snapshots:
             hp["snapshot_every"] = max(1, (total - self.step) // snapshots)
+        self.card.training["planned"] = True
+        self.card.save(self.folder)
         return total
 
     def train(self, progress: bool = True, minutes: float | None = None, snapshots: int | None = None) -> Path:
@@ -260,6 +262,9 @@ class Run:
         every = int(self.card.training["hparams"]["snapshot_every"])
         budget = minutes * 60.0 if minutes else None
         planned = budget is None
+        if not planned:
+            self.card.training.update(minutes=minutes, planned=False)
+            self.card.save(self.folder)
         log_every = LOG_EVERY
         per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
         header = self.losses_path.stat().st_size > 0
@@ -291,7 +296,8 @@ class Run:
                         buffer.clear()
                         rate = (self.step - started_step) * per_step / max(1e-9, time.time() - started)
                         bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]} | {"img/s": f"{rate:.0f}"})
-                        self.write_status({"status": "running", "images_per_s": rate, "losses": losses})
+                        clock = {} if planned else {"planning": True, "started_at": started, "ends_at": started + budget}
+                        self.write_status({"status": "running", "images_per_s": rate, "losses": losses, **clock})
                     bar.update(1)
                     if self.step % every == 0 or self.step == total:
                         self.card.training["seconds"] = round(t_prev + time.time() - started, 1)

@@ -160,6 +160,19 @@ def test_live_status_and_progress(tmp_path):
     assert support.format_duration(4000) == "67 min" and support.format_duration(36000) == "10.0 h"
 
 
+def test_progress_of_a_time_boxed_run_before_it_has_planned(monkeypatch):
+    """train --minutes: until the speed is measured there is no step total to show, so progress runs by the clock."""
+    card = ModelCard(id="r", family="dcgan", arch={"image_size": 28, "channels": 1},
+                     training={"total_steps": 10**9, "steps_done": 0, "minutes": 10, "planned": False, "hparams": {"batch_size": 64}})
+    monkeypatch.setattr(support.time, "time", lambda: 1000.0 + 45)
+    share, text = support.progress(card, {"step": 300, "planning": True, "started_at": 1000.0, "ends_at": 1600.0})
+    assert share == pytest.approx(45 / 600)
+    assert text == "step 300 · measuring its speed to plan a 10-minute run · about 9 min left"
+    assert "1,000,000,000" not in support.progress(card, {})[1], "a stopped unplanned run shows no placeholder total"
+    card.training.update(planned=True, total_steps=4000, steps_done=300)
+    assert support.progress(card, {"step": 300, "total_steps": 4000})[1] == "step 300 of 4,000"
+
+
 def test_snapshot_rows_and_metric_chart():
     card = ModelCard(id="r", family="sgan", arch={"image_size": 28, "channels": 1}, snapshots=[
         {"step": 20, "epoch": 0.2, "grid": "g2.png", "metrics": {"test_accuracy": 0.7, "note": "text", "flag": True}},

@@ -267,6 +267,7 @@ def test_minutes_plans_the_run_from_its_speed(tmp_path, tiny_mnist, tiny_unpaire
     argv = argv[: argv.index("--snapshot-every")] + argv[argv.index("--snapshot-every") + 2 :]
     assert gtrain.main([*argv, "--minutes", "1"]) == 0
     card = read_card(tmp_path / "boxed")
+    assert card.training["minutes"] == 1 and card.training["planned"] is True
     total = card.training["total_steps"]
     assert card.training["status"] == "finished" and card.training["steps_done"] == total
     assert 20 < total < 500, "a 60 s budget at a quarter second per reading plans tens to hundreds of steps"
