@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the reference classifiers and every model shipped in checkpoints/, one after another
-# (2 CPU cores: never two at once). The shipped cyclegan-horse2zebra, infogan-mnist and wgan-gp-mnist now come from
-# scripts/gpu_session.sh on a lent GPU (their cards hold the commands); the recipes below are the CPU ones.
+# (2 CPU cores: never two at once). The shipped cyclegan-horse2zebra and wgan-gp-mnist now come from
+# scripts/gpu_session.sh on a lent GPU, infogan-mnist from a longer CPU run with lambda_cat=2 (the cards hold the
+# commands); the recipes below are the CPU ones.
 # Re-running it resumes an interrupted run and skips finished ones; STEPS=N extends a resumed run to N steps.
 # GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
