@@ -39,6 +39,7 @@ FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
+SNAPSHOTS_PER_RUN = 8  # when --snapshot-every is not given: early to final
 
 
 @dataclass
@@ -137,7 +138,7 @@ class Run:
         if cfg.labels is not None:
             hp["labels"] = cfg.labels
         hp["total_steps"] = cfg.steps
-        hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // 8)
+        hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // SNAPSHOTS_PER_RUN)
         name = cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
         folder = Path(cfg.runs_dir) / name
         if (folder / STATE_NAME).exists():
@@ -277,8 +278,7 @@ class Run:
                 while self.step < total:
                     losses = self.trainer.step()
                     self.step += 1
-                    elapsed = time.time() - started
-                    if not planned and elapsed >= max(10.0, 0.1 * budget):
+                    if not planned and (elapsed := time.time() - started) >= max(10.0, 0.1 * budget):
                         total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
                         every, planned = int(self.card.training["hparams"]["snapshot_every"]), True
                         bar.reset(total=total)
@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    snapshots = None if args.snapshot_every else (8 if args.minutes else None)
+    snapshots = None if args.snapshot_every else (SNAPSHOTS_PER_RUN if args.minutes else None)
     folder = run.train(progress=not args.no_progress, minutes=args.minutes, snapshots=snapshots)
     print(f"finished: {folder}")
     return 0
