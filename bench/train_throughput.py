@@ -1,7 +1,9 @@
 """Training images per second: our DCGAN step against two well-known reference loops, same nets, same data.
 
-ours      ganmodels.train's machinery: the dcgan family's trainer.step() over the in-memory MNIST tensor
-          that `python -m ganmodels.train dcgan --dataset mnist` loads (load_training_data).
+ours      ganmodels.train's machinery: the dcgan family's trainer.update() over the in-memory MNIST tensor
+          that `python -m ganmodels.train dcgan --dataset mnist` loads (load_training_data), in the precision
+          that command picks here (`--precision auto`: bf16 autocast where the CPU has AVX512-BF16/AMX, else fp32;
+          --precision fp32 forces fp32). The reference loops run float32, as they are written.
 examples  a re-creation of pytorch/examples dcgan/main.py: a torchvision MNIST dataset yielding PIL images
           through Compose([Resize, ToTensor, Normalize((0.5,), (0.5,))]), DataLoader(batch_size=64,
           shuffle=True, num_workers=2 -- its --workers default), BCELoss on sigmoid outputs,
@@ -40,6 +42,7 @@ from torch import nn
 from ganmodels.data import load_idx_dataset
 from ganmodels.families import base as gan_base
 from ganmodels.families.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganmodels.families.base import resolve_precision
 from ganmodels.registry import get_family
 from ganmodels.train import load_training_data
 
@@ -92,19 +95,24 @@ def batches_forever(loader):
 # --- the three loops: each returns a step() closure --------------------------------------------
 
 
-def ours_trainer(arch: dict, data_root: Path, seed: int, data: dict | None = None):
+def ours_trainer(arch: dict, data_root: Path, seed: int, data: dict | None = None, precision: str = "auto"):
     family = get_family("dcgan")
     data = data or load_training_data(family, "mnist", str(data_root), arch["image_size"], None, None, seed)
-    hp = {**family.default_hparams(), "batch_size": BATCH}
+    hp = {**family.default_hparams(), "batch_size": BATCH, "precision": resolve_precision(precision, torch.device("cpu"))}
     G, D = make_nets(arch, seed)
     return family.make_trainer(G, D, arch, hp, data, torch.device("cpu"), seed), data
 
 
-def ours_step(arch: dict, data_root: Path, seed: int):
-    return ours_trainer(arch, data_root, seed)[0].step
+def ours_step(arch: dict, data_root: Path, seed: int, precision: str):
+    return ours_trainer(arch, data_root, seed, precision=precision)[0].update
 
 
-# --- ablations: ganmodels' trainer applies four speed-ups; each variant takes one (or all) back out ------
+# --- ablations: ganmodels' trainer applies five speed-ups; each variant takes one (or all) back out ------
+
+
+def _float32(t) -> None:
+    t.hp["precision"] = "fp32"
+
 
 
 def _unfused_adam(t) -> None:
@@ -148,28 +156,30 @@ ABLATIONS = {
     "no_fused_adam": [_unfused_adam],
     "no_frozen_d": [_d_grads_in_g_step],
     "no_matmul_first_layer": [_first_layer_as_conv],
-    "none_of_the_four": [_contiguous_nets, _unfused_adam, _d_grads_in_g_step, _first_layer_as_conv],
+    "no_bf16": [_float32],
+    "none_of_the_five": [_contiguous_nets, _unfused_adam, _d_grads_in_g_step, _first_layer_as_conv, _float32],
 }
 
 
-def ablation_steps(arch: dict, data_root: Path, seed: int, compile_too: bool, names=None) -> dict:
+def ablation_steps(arch: dict, data_root: Path, seed: int, compile_too: bool, names=None, precision: str = "auto") -> dict:
     """Ours with one speed-up taken back out: each ratio to `ours` is what that change buys.
 
-    Every change keeps the algorithm (same losses, same update order, same numbers up to float rounding)."""
+    Every change keeps the algorithm (same losses, same update order, same numbers up to float rounding; bf16
+    rounds more: tests/test_training.py bounds it, and bench/README.md compares models trained both ways)."""
     out = {}
     data = None
     for name, changes in ABLATIONS.items():
         if names and name not in names:
             continue
-        t, data = ours_trainer(arch, data_root, seed, data)
+        t, data = ours_trainer(arch, data_root, seed, data, precision)
         for change in changes:
             change(t)
-        out[f"ours-{name}"] = t.step
+        out[f"ours-{name}"] = t.update
 
     if not names or "1_thread" in names:
-        t, data = ours_trainer(arch, data_root, seed, data)
+        t, data = ours_trainer(arch, data_root, seed, data, precision)
 
-        def one_thread(step=t.step):
+        def one_thread(step=t.update):
             n = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
@@ -180,9 +190,9 @@ def ablation_steps(arch: dict, data_root: Path, seed: int, compile_too: bool, na
         out["ours+1_thread"] = one_thread
 
     if compile_too:
-        t, data = ours_trainer(arch, data_root, seed, data)
+        t, data = ours_trainer(arch, data_root, seed, data, precision)
         t.G, t.D = torch.compile(t.G), torch.compile(t.D)
-        out["ours+compile"] = t.step
+        out["ours+compile"] = t.update
     return out
 
 
@@ -287,9 +297,9 @@ def step_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def matmul_peak_gflops(n: int = 1536, seconds: float = 1.0) -> float:
-    """The CPU's float32 rate as this process sees it: best of repeated n x n matrix products, same threads."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n: int = 1536, seconds: float = 1.0, dtype: torch.dtype = torch.float32) -> float:
+    """The CPU's rate in `dtype` as this process sees it: best of repeated n x n matrix products, same threads."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best, start = 0.0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -313,6 +323,8 @@ def main(argv=None) -> int:
     p.add_argument("--variant", action="append", help="with --variants: only these (" + ", ".join(ABLATIONS) + ", 1_thread)")
     p.add_argument("--compile", action="store_true", help="with --variants: torch.compile too (minutes of CPU to compile)")
     p.add_argument("--ngf", type=int, default=64, help="generator/discriminator width (64 as shipped)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="ours: as `python -m ganmodels.train --precision` (the references always run float32)")
     args = p.parse_args(argv)
 
     tmp = None
@@ -326,18 +338,20 @@ def main(argv=None) -> int:
         args.variants = True  # exercise every ablation too
         args.chunk = 2
     arch = {**get_family("dcgan").default_arch(28, 1, 10), "ngf": width, "ndf": width}
+    precision = resolve_precision(args.precision, torch.device("cpu"))
     print(machine())
+    print(f"ours trains in {precision} (--precision {args.precision}); the references in fp32")
     print(f"nets: DCGAN 28 px, ngf=ndf={width}, batch {BATCH}; data {data_root}; {steps} timed steps per round after {warmup} warm-up, "
           f"{rounds} round(s), interleaved in chunks of {args.chunk}")
 
     dataset = reference_dataset(data_root)
     loops = {
-        "ours": ours_step(arch, data_root, 0),
+        "ours": ours_step(arch, data_root, 0, precision),
         "examples": examples_step(arch, dataset, 0)[0],
         "pytorch-gan": pytorch_gan_step(arch, dataset, 0)[0],
     }
     if args.variants:
-        loops.update(ablation_steps(arch, data_root, 0, args.compile and not args.smoke, args.variant))
+        loops.update(ablation_steps(arch, data_root, 0, args.compile and not args.smoke, args.variant, precision))
     chosen = args.only or list(loops)
     for name in chosen:  # warm-up: allocator, oneDNN primitives, DataLoader workers, compilation
         print(f"warm-up {name}: {time_chunk(loops[name], warmup):.1f} s", flush=True)
@@ -366,17 +380,20 @@ def main(argv=None) -> int:
         fastest = max(refs, key=refs.get)
         r = ratio(f"train ours/fastest reference ({fastest})", med["ours"], refs[fastest])
         print(f"goal >= 1.5x on CPU: {'MET' if r >= 1.5 else 'MISSED'}")
-        # The ceiling: every loop does the same arithmetic, so no loop beats the machine's float32 rate.
+        # The ceiling: every loop does the same arithmetic, so no loop beats the machine's rate in its precision.
         flops = step_flops(loops["ours"])
         with training_paused(args.pause_training, quiet=True):
-            peak = matmul_peak_gflops(seconds=0.1 if args.smoke else 1.0)
+            peaks = {dt: matmul_peak_gflops(seconds=0.1 if args.smoke else 1.0, dtype=dtype)
+                     for dt, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
         figure("train step arithmetic", flops / 1e9, "GFLOP", "per step of 64 images (FlopCounterMode)")
-        figure("matmul peak", peak, "GFLOP/s", "float32, this process's threads")
-        for k in ("ours", fastest):
+        for dt, peak in peaks.items():
+            figure(f"matmul peak {dt}", peak, "GFLOP/s", "this process's threads")
+        for k, dt in (("ours", precision), (fastest, "fp32")):
             rate = med[k] / BATCH * flops / 1e9
-            figure(f"train {k} arithmetic rate", rate, "GFLOP/s", f"{rate / peak:.0%} of the matmul peak")
-        ceiling = peak / (med[fastest] / BATCH * flops / 1e9)
-        print(f"ceiling: at the matmul peak, a loop doing this arithmetic would be {ceiling:.2f}x the fastest reference")
+            figure(f"train {k} arithmetic rate", rate, "GFLOP/s", f"{rate / peaks[dt]:.0%} of the {dt} matmul peak")
+        for dt, peak in peaks.items():
+            ceiling = peak / (med[fastest] / BATCH * flops / 1e9)
+            print(f"ceiling: at the {dt} matmul peak, a loop doing this arithmetic would be {ceiling:.2f}x the fastest reference")
     if tmp:
         tmp.cleanup()
     return 0

@@ -28,6 +28,7 @@ from .cards import ModelCard, read_card
 from .checkpoint import save_model_folder, save_weights
 from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
 from .device import pick_device, set_cpu_threads
+from .families.base import PRECISIONS, resolve_precision
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
 from .registry import FAMILIES, get_family
@@ -58,6 +59,7 @@ class TrainConfig:
     device: str | None = None
     labels: int | None = None  # SGAN: how many labelled images
     max_images: int | None = None
+    precision: str = "auto"
     arch_overrides: dict = field(default_factory=dict)
     hp_overrides: dict = field(default_factory=dict)
 
@@ -137,6 +139,10 @@ class Run:
             hp["lr"] = cfg.lr
         if cfg.labels is not None:
             hp["labels"] = cfg.labels
+        try:
+            hp["precision"] = resolve_precision(hp.get("precision", cfg.precision), device)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         hp["total_steps"] = cfg.steps
         hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // SNAPSHOTS_PER_RUN)
         name = cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -276,7 +282,7 @@ class Run:
             with open(self.losses_path, "a", newline="") as fh:
                 writer = None
                 while self.step < total:
-                    losses = self.trainer.step()
+                    losses = self.trainer.update()
                     self.step += 1
                     if not planned and (elapsed := time.time() - started) >= max(10.0, 0.1 * budget):
                         total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
@@ -346,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, help="use only the first N training images")
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override, e.g. ngf=32 n_blocks=6")
     p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override, e.g. n_critic=5")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="bf16: convolutions and matmuls in bfloat16 under autocast (about 2x on CPUs with AMX/AVX512-BF16); "
+                   "auto (default) picks bf16 where the hardware has it, else fp32")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -387,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 family=args.family, dataset=args.dataset, data_root=args.data_root, steps=steps or 2000, name=args.name,
                 runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
                 snapshot_every=args.snapshot_every, seed=args.seed, device=args.device, labels=args.labels,
-                max_images=args.max_images, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),
+                max_images=args.max_images, precision=args.precision, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),
             )
             run = Run.create(cfg)
             run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -405,3 +405,95 @@ def test_thread_setting(monkeypatch, tmp_path, tiny_mnist):
         assert gtrain.main(["dcgan", "--data-root", str(tiny_mnist), "--runs-dir", str(tmp_path), "--threads", "0"]) == 2
     finally:
         torch.set_num_threads(before)
+
+
+# --- precision ------------------------------------------------------------------------------------------
+
+
+def _arithmetic_dtypes(*nets) -> tuple[list, list]:
+    """Output dtypes of every convolution and linear layer that runs, and the hooks recording them."""
+    seen: list[torch.dtype] = []
+    layers = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.append(out.dtype)) for net in nets for m in net.modules()
+             if isinstance(m, layers)]
+    return seen, hooks
+
+
+@pytest.mark.parametrize("family", ["mlp", "dcgan", "cgan", "acgan", "infogan", "wgan_gp", "sgan"])
+def test_bf16_runs_the_arithmetic_in_bfloat16_and_keeps_float32_state(family, tiny_mnist):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        trainer = _tiny_trainer(family, tiny_mnist)
+        trainer.hp.update(precision=precision, n_critic=1)  # one critic step: D's losses below come before any update
+        seen, hooks = _arithmetic_dtypes(trainer.G, trainer.D)
+        torch.manual_seed(0)
+        losses = trainer.update()
+        for h in hooks:
+            h.remove()
+        runs[precision] = (trainer, losses, set(seen))
+    assert runs["fp32"][2] == {torch.float32}
+    assert runs["bf16"][2] == {torch.bfloat16}, "under bf16 every conv and matmul runs in bfloat16"
+    fast, fast_losses, _ = runs["bf16"]
+    plain, plain_losses, _ = runs["fp32"]
+    assert all(math.isfinite(v) for v in fast_losses.values()) and fast_losses.keys() == plain_losses.keys()
+    # D's losses on the first batch are computed before any weight moves: they differ by bf16 rounding only
+    for key in ("d_real", "d_fake"):
+        assert fast_losses[key] == pytest.approx(plain_losses[key], rel=0.02, abs=0.01), key
+    # Adam's first step moves every weight by at most about lr, whatever the gradient's rounding
+    max_move = max(group["lr"] for opt in fast.optimizers.values() for group in opt.param_groups)
+    for net in ("G", "D"):
+        for (name, a), b in zip(getattr(fast, net).state_dict().items(), getattr(plain, net).state_dict().values()):
+            assert a.dtype == b.dtype, f"{net}.{name} must keep its dtype"
+            if a.is_floating_point():
+                torch.testing.assert_close(a, b, rtol=1e-3, atol=2.5 * max_move, msg=f"{net}.{name}")
+    for opt in fast.optimizers.values():
+        assert all(v.dtype == torch.float32 for state in opt.state.values() for v in state.values() if v.is_floating_point())
+
+
+def test_precision_is_resolved_once_and_recorded(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(gan_base, "has_fast_bf16", lambda device: True)
+    assert gan_base.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(gan_base, "has_fast_bf16", lambda device: False)
+    assert gan_base.resolve_precision("auto", cpu) == "fp32" and gan_base.resolve_precision("bf16", cpu) == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        gan_base.resolve_precision("fp16", cpu)
+    # the CLI writes the resolved precision into the card, and a translator trains under bf16 too
+    for name, flags in (("auto", []), ("bf16", ["--precision", "bf16"])):
+        assert gtrain.main([*train_argv("cyclegan", tmp_path, name, tiny_mnist, tiny_unpaired, steps=2, every=2), *flags]) == 0
+    assert read_card(tmp_path / "auto").training["hparams"]["precision"] == "fp32"
+    card = read_card(tmp_path / "bf16")
+    assert card.training["hparams"]["precision"] == "bf16" and card.training["status"] == "finished"
+    with pytest.raises(SystemExit, match="precision must be one of"):
+        gtrain.main([*train_argv("dcgan", tmp_path, "bad", tiny_mnist, tiny_unpaired, steps=2, every=2), "--hp", "precision=fp16"])
+
+
+# --- InfoGAN variants ---------------------------------------------------------------------------------
+
+
+def _param_ids(params) -> set[int]:
+    return {id(p) for p in params}
+
+
+@pytest.mark.parametrize("info_trains_d", [False, True])
+def test_infogan_shared_layer_and_who_learns_the_information_term(info_trains_d, tiny_mnist):
+    family = FAMILIES["infogan"]
+    arch = {**family.default_arch(28, 1, 10), "ngf": 8, "ndf": 8, "d_hidden": 32}
+    hp = {**family.default_hparams(), "batch_size": 16, "info_trains_d": info_trains_d}
+    data = gtrain.load_training_data(family, "mnist", str(tiny_mnist), 28, None, None, 0)
+    torch.manual_seed(0)
+    G, D = family.build_generator(arch), family.build_discriminator(arch)
+    trainer = family.make_trainer(G, D, arch, hp, data, torch.device("cpu"), 0)
+    logit, cat_logits, cont = D(torch.randn(5, 1, 28, 28))
+    assert logit.shape == (5,) and cat_logits.shape == (5, 10) and cont.shape == (5, 2)
+    assert D.shared[1].in_features == D.body.feature_dim and D.q[0].in_features == 32
+    q, g_group, d_group = _param_ids(D.q.parameters()), _param_ids(trainer.opt_g.param_groups[0]["params"]), \
+        _param_ids(trainer.opt_d.param_groups[0]["params"])
+    assert _param_ids(G.parameters()) <= g_group and _param_ids(D.shared.parameters()) <= d_group
+    # the paper's code trains Q (and D's body) with D's optimizer on the information term; otherwise Q learns with G
+    assert (q <= d_group and not q & g_group) if info_trains_d else (q <= g_group and not q & d_group)
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    losses = trainer.update()
+    assert all(math.isfinite(v) for v in losses.values())
+    assert not torch.equal(before["q.3.weight"], D.state_dict()["q.3.weight"]), "Q must learn"
+    assert not torch.equal(before["shared.1.weight"], D.state_dict()["shared.1.weight"])

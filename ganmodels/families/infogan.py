@@ -9,25 +9,45 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..latent import infogan_latent, random_infogan_codes
-from .base import Family, GANTrainer, bce, frozen
+from .base import Family, GANTrainer, bce, frozen, init_dcgan_weights
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
 class InfoGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, image_size: int, ndf: int, num_categories: int, num_continuous: int):
+    """D's conv body, then (with `hidden` > 0, as in the paper's MNIST net) a shared fully connected layer;
+    the real/fake head and the Q head both read the last shared features."""
+
+    def __init__(self, channels: int, image_size: int, ndf: int, num_categories: int, num_continuous: int, hidden: int = 0):
         super().__init__()
         self.num_categories, self.num_continuous = num_categories, num_continuous
         self.body = DCGANDiscriminator(channels, image_size, ndf)
+        width = self.body.feature_dim
+        if hidden:
+            self.shared = nn.Sequential(nn.Flatten(), nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, True))
+            self.real_fake = nn.Linear(hidden, 1)
+            init_dcgan_weights(self.shared)
+            init_dcgan_weights(self.real_fake)
+            width = hidden
         self.q = nn.Sequential(
-            nn.Linear(self.body.feature_dim, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(0.2, True),
+            nn.Linear(width, 128, bias=False), nn.BatchNorm1d(128), nn.LeakyReLU(0.2, True),
             nn.Linear(128, num_categories + num_continuous),
         )
+
+    def adversarial_parameters(self) -> list:
+        """Everything but the Q head."""
+        q = {id(p) for p in self.q.parameters()}
+        return [p for p in self.parameters() if id(p) not in q]
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         """(real/fake logit, category logits, continuous-code means)."""
         h = self.body.features(x)
-        q = self.q(h.flatten(1))
-        return self.body.head(h).flatten(), q[:, : self.num_categories], q[:, self.num_categories :]
+        if hasattr(self, "shared"):
+            h = self.shared(h)
+            logit = self.real_fake(h).flatten()
+        else:
+            logit = self.body.head(h).flatten()
+        q = self.q(h.flatten(1)).float()
+        return logit, q[:, : self.num_categories], q[:, self.num_categories :]
 
 
 class InfoGANTrainer(GANTrainer):
@@ -42,7 +62,9 @@ class InfoGANTrainer(GANTrainer):
     """
 
     def parameter_groups(self):
-        return list(self.G.parameters()) + list(self.D.q.parameters()), list(self.D.body.parameters())
+        if self.hp.get("info_trains_d"):
+            return list(self.G.parameters()), list(self.D.parameters())
+        return list(self.G.parameters()) + list(self.D.q.parameters()), self.D.adversarial_parameters()
 
     def _latents(self, n: int):
         a = self.arch
@@ -54,26 +76,33 @@ class InfoGANTrainer(GANTrainer):
         std = self.hp.get("instance_noise", 0.0)
         return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
 
-    def step(self):
+    def _information(self, cat_logits, cont_pred, cat, cont):
         a = self.arch
+        info_cat, info_cont = F.cross_entropy(cat_logits, cat), F.mse_loss(cont_pred, cont)
+        return a["lambda_cat"] * info_cat + a["lambda_cont"] * info_cont, info_cat, info_cont
+
+    def step(self):
         real, _ = self.real_batch()
         n = real.shape[0]
         z, cat, cont = self._latents(n)
         fake = self.G(z)
+        info_trains_d = self.hp.get("info_trains_d", False)
 
         self.opt_d.zero_grad(set_to_none=True)
         d_real = bce(self.D(self._seen_by_d(real))[0], 1.0)
-        d_fake = bce(self.D(self._seen_by_d(fake.detach()))[0], 0.0)
-        (d_real + d_fake).backward()
+        adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake.detach()))
+        d_fake = bce(adv, 0.0)
+        d_loss = d_real + d_fake
+        if info_trains_d:  # the paper's code: D and Q also maximise the information bound
+            d_loss = d_loss + self._information(cat_logits, cont_pred, cat, cont)[0]
+        d_loss.backward()
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
-        with frozen(self.D.body):
+        with frozen(self.D if info_trains_d else self.D.body):
             adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake))
             g_adv = bce(adv, 1.0)
-            info_cat = F.cross_entropy(cat_logits, cat)
-            info_cont = F.mse_loss(cont_pred, cont)
-            info = a["lambda_cat"] * info_cat + a["lambda_cont"] * info_cont
+            info, info_cat, info_cont = self._information(cat_logits, cont_pred, cat, cont)
             (g_adv + info).backward()
         self.opt_g.step()
         return {
@@ -105,7 +134,8 @@ class InfoGANFamily(Family):
         return DCGANGenerator(self.latent_size(arch), arch["channels"], arch["image_size"], arch["ngf"])
 
     def build_discriminator(self, arch):
-        return InfoGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], arch["num_categories"], arch["num_continuous"])
+        return InfoGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], arch["num_categories"], arch["num_continuous"],
+                                    arch.get("d_hidden", 0))
 
     def fixed_inputs(self, arch, seed, data=None):
         """One row per category value; columns sweep the first continuous code over [-1, 1]."""
