@@ -13,6 +13,23 @@ from .base import Family, GANTrainer, bce, frozen, init_dcgan_weights
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
+class InfoGANGenerator(DCGANGenerator):
+    """A DCGAN generator over [noise | codes] that scales the noise by `noise_std` first.
+
+    Callers keep drawing noise from N(0, 1); a small scale (ClusterGAN uses 0.1) leaves the categorical code
+    most of the first layer's input, so it is the code, not the noise, that picks the digit."""
+
+    def __init__(self, z_dim: int, num_codes: int, channels: int, image_size: int, ngf: int, noise_std: float = 1.0):
+        super().__init__(z_dim + num_codes, channels, image_size, ngf)
+        self.noise_dim, self.noise_std = z_dim, noise_std
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.reshape(z.shape[0], -1)
+        if self.noise_std != 1.0:
+            z = torch.cat([z[:, : self.noise_dim] * self.noise_std, z[:, self.noise_dim :]], dim=1)
+        return super().forward(z)
+
+
 class InfoGANDiscriminator(nn.Module):
     """D's conv body, then (with `hidden` > 0, as in the paper's MNIST net) a shared fully connected layer;
     the real/fake head and the Q head both read the last shared features."""
@@ -131,7 +148,8 @@ class InfoGANFamily(Family):
         return arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]
 
     def build_generator(self, arch):
-        return DCGANGenerator(self.latent_size(arch), arch["channels"], arch["image_size"], arch["ngf"])
+        codes = arch["num_categories"] + arch["num_continuous"]
+        return InfoGANGenerator(arch["z_dim"], codes, arch["channels"], arch["image_size"], arch["ngf"], arch.get("noise_std", 1.0))
 
     def build_discriminator(self, arch):
         return InfoGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], arch["num_categories"], arch["num_continuous"],
