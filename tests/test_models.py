@@ -164,20 +164,21 @@ def test_infogan_codes_change_the_image():
     assert family.latent_size(arch) == arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]
 
 
-def _infogan_with_noise_std(arch: dict, std: float, weights: dict) -> torch.nn.Module:
-    G = FAMILIES["infogan"].build_generator({**arch, "noise_std": std}).eval()
+def _infogan_scaled(arch: dict, weights: dict, **scales) -> torch.nn.Module:
+    G = FAMILIES["infogan"].build_generator({**arch, **scales}).eval()
     G.load_state_dict(weights)
     return G
 
 
-def test_infogan_noise_scale_weighs_noise_against_codes_with_the_same_weights():
+def test_infogan_input_scales_weigh_noise_and_codes_with_the_same_weights():
     family = FAMILIES["infogan"]
-    arch = tiny_arch("infogan", 28, 1)
+    arch = {**tiny_arch("infogan", 28, 1), "noise_std": 1.0}  # unscaled (the default scales the noise to 0.3)
     torch.manual_seed(0)
     plain = family.build_generator(arch).eval()
     assert plain.state_dict().keys() == DCGANGenerator(family.latent_size(arch), 1, 28, arch["ngf"]).state_dict().keys(), \
         "checkpoints stay DCGAN-shaped"
-    silent, halved = (_infogan_with_noise_std(arch, std, plain.state_dict()) for std in (0.0, 0.5))
+    silent, halved = (_infogan_scaled(arch, plain.state_dict(), noise_std=std) for std in (0.0, 0.5))
+    codes_halved = _infogan_scaled(arch, plain.state_dict(), continuous_std=0.5)
     z = torch.randn(4, family.latent_size(arch))
     other_noise, half_noise = z.clone(), z.clone()
     other_noise[:, : arch["z_dim"]] = torch.randn(4, arch["z_dim"])
@@ -186,6 +187,10 @@ def test_infogan_noise_scale_weighs_noise_against_codes_with_the_same_weights():
         assert not torch.equal(plain(z), plain(other_noise))
         torch.testing.assert_close(silent(z), silent(other_noise))  # std 0: only the codes reach the net
         torch.testing.assert_close(halved(z), plain(half_noise))
+    half_codes = z.clone()
+    half_codes[:, -arch["num_continuous"] :] *= 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(codes_halved(z), plain(half_codes))
 
 
 @pytest.mark.parametrize("name", LATENT_FAMILIES + ["cyclegan"])
