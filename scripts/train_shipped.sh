@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the reference classifiers and every model shipped in checkpoints/, one after another
-# (2 CPU cores: never two at once). The shipped cyclegan-horse2zebra and wgan-gp-mnist now come from
-# scripts/gpu_session.sh on a lent GPU (the cards hold the commands); the recipes below are the CPU ones.
+# (2 CPU cores: never two at once). The shipped wgan-gp-mnist comes from scripts/gpu_session.sh on a lent GPU
+# (the cards hold the commands); the recipes below are the CPU ones (bf16 where the CPU has it: --precision auto).
 # Re-running it resumes an interrupted run and skips finished ones; STEPS=N extends a resumed run to N steps.
 # GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
@@ -39,5 +39,5 @@ train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --label
 train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 400
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
-train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 96 \
-  --arch ngf=32 --arch n_blocks=6 --steps 1500 --snapshot-every 100
+train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
+  --arch ngf=32 --arch n_blocks=6 --minutes 45

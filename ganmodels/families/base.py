@@ -32,10 +32,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def has_fast_bf16(device: torch.device) -> bool:
-    """bfloat16 arithmetic in hardware: CUDA GPUs that support it, CPUs with AVX512-BF16 or AMX.
+    """bfloat16 arithmetic in hardware: CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX.
     Elsewhere bf16 is emulated and slower than float32."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
         return any(bool(probe()) for probe in probes if probe is not None)
