@@ -511,3 +511,29 @@ def test_infogan_shared_layer_and_who_learns_the_information_term(info_trains_d,
     assert all(math.isfinite(v) for v in losses.values())
     assert not torch.equal(before["q.3.weight"], D.state_dict()["q.3.weight"]), "Q must learn"
     assert not torch.equal(before["shared.1.weight"], D.state_dict()["shared.1.weight"])
+
+
+def test_infogan_category_jitter_reads_the_category_from_moved_images(tiny_mnist, monkeypatch):
+    family = FAMILIES["infogan"]
+    arch = {**family.default_arch(28, 1, 10), "ngf": 8, "ndf": 8}
+    hp = {**family.default_hparams(), "batch_size": 16, "category_jitter": 1.0}
+    data = gtrain.load_training_data(family, "mnist", str(tiny_mnist), 28, None, None, 0)
+    torch.manual_seed(0)
+    G, D = family.build_generator(arch), family.build_discriminator(arch)
+    trainer = family.make_trainer(G, D, arch, hp, data, torch.device("cpu"), 0)
+    x = torch.zeros(8, 1, 28, 28, requires_grad=True)
+    with torch.no_grad():
+        x[:, :, 10:18, 12:16] = 1.0
+    moved = trainer._jittered(x)
+    assert moved.shape == x.shape and not torch.allclose(moved, x, atol=1e-3)
+    assert moved.sum().item() == pytest.approx(x.sum().item(), rel=0.3), "a small move, not a different picture"
+    moved.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0, "G must learn through the jitter"
+    trainer.hp["category_jitter"] = 0.0
+    torch.testing.assert_close(trainer._jittered(x.detach()), x.detach(), atol=1e-5, rtol=0)
+    trainer.hp["category_jitter"] = 1.0
+    # in G's update, the category logits come from the jittered images and the continuous codes from the originals
+    seen = []
+    monkeypatch.setattr(trainer, "_jittered", lambda images: seen.append(images.shape) or images.flip(-1))
+    losses = trainer.update()
+    assert seen == [(16, 1, 28, 28)] and all(math.isfinite(v) for v in losses.values())

@@ -98,6 +98,22 @@ class InfoGANTrainer(GANTrainer):
         std = self.hp.get("instance_noise", 0.0)
         return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
 
+    def _jittered(self, x: torch.Tensor) -> torch.Tensor:
+        """x under a random small rotation, scale and shift per image (differentiable, so G learns through it).
+
+        With `category_jitter` the category is read from these: a code that survives them must be carried by shape
+        rather than by slant, size or position, which are the continuous codes' business (IIC's invariance idea)."""
+        strength = self.hp["category_jitter"]
+        n = x.shape[0]
+        rand = lambda: (torch.rand(n, generator=self.noise) * 2 - 1) * strength
+        angle, scale = rand() * (torch.pi / 12), 1 + rand() * 0.1
+        shift = torch.stack([rand(), rand()], dim=1) * 0.15
+        cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+        theta = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
+        theta = torch.cat([theta, shift.unsqueeze(2)], dim=2).to(x)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
     def _information(self, cat_logits, cont_pred, cat, cont):
         a = self.arch
         info_cat, info_cont = F.cross_entropy(cat_logits, cat), F.mse_loss(cont_pred, cont)
@@ -122,7 +138,11 @@ class InfoGANTrainer(GANTrainer):
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self.D if info_trains_d else self.D.body):
-            adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake))
+            if self.hp.get("category_jitter"):
+                adv, _, cont_pred = self.D(self._seen_by_d(fake))
+                cat_logits = self.D(self._seen_by_d(self._jittered(fake)))[1]
+            else:
+                adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake))
             g_adv = bce(adv, 1.0)
             info, info_cat, info_cont = self._information(cat_logits, cont_pred, cat, cont)
             (g_adv + info).backward()
