@@ -80,7 +80,8 @@ class InfoGANTrainer(GANTrainer):
     patterns, leaving visible shape to carry the code. Measured on MNIST (code purity, 2000 samples): no noise 0.16;
     noise 0.3 0.48 after 5000 steps, 0.64 after 45000; the paper's updates with D's shared 1024-unit layer and no
     noise 0.20 after 3000 (codes invisible again); noise 0.3 with the generator's noise scaled to 0.3 (arch
-    `noise_std`) 0.63 after 5000 and 0.73 after 25000, with 0.1 0.61 after 2000 and then falling to 0.50.
+    `noise_std`) 0.63 after 5000 and 0.73 after 25000, with 0.1 0.61 after 2000 and then falling to 0.50; the same
+    with `category_jitter` 1 (the category read from randomly moved fakes) 0.86 after 5000 and 0.88 after 8000.
     """
 
     def parameter_groups(self):
@@ -167,7 +168,8 @@ class InfoGANFamily(Family):
         }
 
     def default_hparams(self):
-        return {"lr": 1e-3, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "instance_noise": 0.3}
+        return {"lr": 1e-3, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "instance_noise": 0.3,
+                "category_jitter": 1.0}
 
     def latent_size(self, arch):
         return arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]
