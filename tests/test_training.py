@@ -537,3 +537,18 @@ def test_infogan_category_jitter_reads_the_category_from_moved_images(tiny_mnist
     monkeypatch.setattr(trainer, "_jittered", lambda images: seen.append(images.shape) or images.flip(-1))
     losses = trainer.update()
     assert seen == [(16, 1, 28, 28)] and all(math.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "infogan"])
+@pytest.mark.parametrize("instance_noise", [0.0, 0.5])
+def test_instance_noise_reaches_every_image_d_sees(family, instance_noise, tiny_mnist):
+    """Real and fake images lie in [-1, 1]; with instance noise every batch D judges (real, fake, and fake in
+    G's update) must lie visibly outside it, and without it none may."""
+    trainer = _tiny_trainer(family, tiny_mnist)
+    trainer.hp["instance_noise"] = instance_noise
+    seen = []
+    judge = trainer.D.forward
+    trainer.D.forward = lambda x, *rest: seen.append(x.detach().abs().max().item()) or judge(x, *rest)
+    trainer.step()
+    assert len(seen) >= 3
+    assert all(m > 1.2 for m in seen) if instance_noise else all(m <= 1.0 + 1e-6 for m in seen)

@@ -134,6 +134,12 @@ class GANTrainer:
     def randn(self, *shape) -> torch.Tensor:
         return torch.randn(*shape, generator=self.noise).to(self.device)
 
+    def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
+        """x plus Gaussian instance noise of std hp `instance_noise` (if set): real and fake overlap, so D's gradient
+        to G stays informative instead of D separating them on detail G cannot fix yet."""
+        std = self.hp.get("instance_noise", 0.0)
+        return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
+
     def random_labels(self, n: int) -> torch.Tensor:
         return torch.randint(self.arch["num_classes"], (n,), generator=self.noise).to(self.device)
 
@@ -191,14 +197,14 @@ class StandardGANTrainer(GANTrainer):
         fake = self.G(self.randn(n, self.arch["z_dim"]), y_fake)
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_real = bce(self.D(real, y_real), 1.0)
-        d_fake = bce(self.D(fake.detach(), y_fake), 0.0)
+        d_real = bce(self.D(self.seen_by_d(real), y_real), 1.0)
+        d_fake = bce(self.D(self.seen_by_d(fake.detach()), y_fake), 0.0)
         (d_real + d_fake).backward()
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self.D):
-            g_loss = bce(self.D(fake, y_fake), 1.0)
+            g_loss = bce(self.D(self.seen_by_d(fake), y_fake), 1.0)
             g_loss.backward()
         self.opt_g.step()
         return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item()}

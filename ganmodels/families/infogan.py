@@ -95,10 +95,6 @@ class InfoGANTrainer(GANTrainer):
         z = infogan_latent(torch.randn(n, a["z_dim"], generator=self.noise), cat, cont, a["num_categories"])
         return z.to(self.device), cat.to(self.device), cont.to(self.device)
 
-    def _seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
-        std = self.hp.get("instance_noise", 0.0)
-        return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
-
     def _jittered(self, x: torch.Tensor) -> torch.Tensor:
         """x under a random small rotation, scale and shift per image (differentiable, so G learns through it).
 
@@ -128,8 +124,8 @@ class InfoGANTrainer(GANTrainer):
         info_trains_d = self.hp.get("info_trains_d", False)
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_real = bce(self.D(self._seen_by_d(real))[0], 1.0)
-        adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake.detach()))
+        d_real = bce(self.D(self.seen_by_d(real))[0], 1.0)
+        adv, cat_logits, cont_pred = self.D(self.seen_by_d(fake.detach()))
         d_fake = bce(adv, 0.0)
         d_loss = d_real + d_fake
         if info_trains_d:  # the paper's code: D and Q also maximise the information bound
@@ -140,10 +136,10 @@ class InfoGANTrainer(GANTrainer):
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self.D if info_trains_d else self.D.body):
             if self.hp.get("category_jitter"):
-                adv, _, cont_pred = self.D(self._seen_by_d(fake))
-                cat_logits = self.D(self._seen_by_d(self._jittered(fake)))[1]
+                adv, _, cont_pred = self.D(self.seen_by_d(fake))
+                cat_logits = self.D(self.seen_by_d(self._jittered(fake)))[1]
             else:
-                adv, cat_logits, cont_pred = self.D(self._seen_by_d(fake))
+                adv, cat_logits, cont_pred = self.D(self.seen_by_d(fake))
             g_adv = bce(adv, 1.0)
             info, info_cat, info_cont = self._information(cat_logits, cont_pred, cat, cont)
             (g_adv + info).backward()
