@@ -3,8 +3,8 @@
     python -m ganmodels.publish runs/dcgan-mnist --keep 6
     python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
 
-Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid,
-and `--keep` evenly spaced generator snapshots stored in float16 (the card says so).
+Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
+JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so).
 Resumable training state is left behind in the run folder.
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from PIL import Image
+
 from .cards import read_card
 from .checkpoint import load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
@@ -20,6 +22,7 @@ from .registry import get_family
 from .train import FIXED_NAME, LOSSES_NAME
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
+PHOTO_GRID_QUALITY = 90
 
 
 def spaced(items: list, keep: int) -> list:
@@ -44,6 +47,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     for sub in ("grids", "samples"):
         if (run / sub).is_dir():
             shutil.copytree(run / sub, staging / sub)
+    if get_family(card.family).translator:
+        photo_grids_as_jpeg(staging, card)
     kept = spaced(sorted(card.snapshots, key=lambda s: s["step"]), keep)
     kept_steps = {s["step"] for s in kept}
     final_step = max(kept_steps) if kept_steps else None
@@ -66,6 +71,20 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
         shutil.rmtree(dest)
     staging.rename(dest)
     return dest
+
+
+def photo_grids_as_jpeg(folder: Path, card, quality: int = PHOTO_GRID_QUALITY) -> None:
+    """Re-encode a translator's progress grids (photographs, ~700 KB each as PNG) as JPEG, about 6x smaller, so a
+    long run's every grid fits the size budget; digit grids stay PNG, where JPEG would blur their sharp edges."""
+    for snap in card.snapshots:
+        rel = snap.get("grid")
+        if not rel or Path(rel).suffix.lower() != ".png" or not (folder / rel).is_file():
+            continue
+        jpeg = Path(rel).with_suffix(".jpg").as_posix()
+        with Image.open(folder / rel) as img:
+            img.convert("RGB").save(folder / jpeg, quality=quality)
+        (folder / rel).unlink()
+        snap["grid"] = jpeg
 
 
 def prune(folder: str | Path, keep: int) -> list[int]:

@@ -5,8 +5,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ganmodels import classifier as gclassifier
 from ganmodels import evaluate as gevaluate
@@ -338,3 +340,35 @@ def test_shipped_card_metrics_reproduce(folder, tmp_path, monkeypatch):
     assert compared, f"{folder.name}'s card has none of the figures its bar is judged by"
     for key in compared:
         assert measured[key] == pytest.approx(card.metrics[key], rel=0.02, abs=0.005), key
+
+
+def test_publish_stores_photo_grids_as_jpeg_and_digit_grids_as_png(env, tmp_path):
+    from ganmodels.publish import publish
+
+    photos = read_card(publish(env["runs"] / "cyclegan", tmp_path, keep=1))
+    digits = read_card(publish(env["runs"] / "dcgan", tmp_path, keep=1))
+    for card, suffix, fmt in ((photos, ".jpg", "JPEG"), (digits, ".png", "PNG")):
+        folder = tmp_path / card.id
+        assert card.snapshots and all(s["grid"].endswith(suffix) for s in card.snapshots)
+        for snap in card.snapshots:
+            with Image.open(folder / snap["grid"]) as img:
+                assert img.format == fmt
+        assert not list((folder / "grids").glob("*.png" if suffix == ".jpg" else "*.jpg")), "no stray copies"
+
+
+def test_photo_grids_as_jpeg_keeps_the_picture(tmp_path):
+    from types import SimpleNamespace
+
+    from ganmodels.publish import photo_grids_as_jpeg
+
+    (tmp_path / "grids").mkdir()
+    yy, xx = np.mgrid[0:120, 0:160]
+    photo = np.stack([xx * 1.5, yy * 2.0, (xx + yy) * 0.9], axis=-1).clip(0, 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "grids" / "step_0000010.png")
+    card = SimpleNamespace(snapshots=[{"step": 10, "grid": "grids/step_0000010.png"}, {"step": 20, "grid": None}])
+    photo_grids_as_jpeg(tmp_path, card)
+    assert card.snapshots == [{"step": 10, "grid": "grids/step_0000010.jpg"}, {"step": 20, "grid": None}]
+    assert not (tmp_path / "grids" / "step_0000010.png").exists()
+    with Image.open(tmp_path / "grids" / "step_0000010.jpg") as jpeg:
+        assert jpeg.format == "JPEG" and jpeg.size == (160, 120)
+        assert np.abs(np.asarray(jpeg, dtype=np.int16) - photo).mean() < 2, "re-encoded, not a different picture"
