@@ -47,7 +47,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     for sub in ("grids", "samples"):
         if (run / sub).is_dir():
             shutil.copytree(run / sub, staging / sub)
-    if get_family(card.family).translator:
+    translator = get_family(card.family).translator
+    if translator:
         photo_grids_as_jpeg(staging, card)
     kept = spaced(sorted(card.snapshots, key=lambda s: s["step"]), keep)
     kept_steps = {s["step"] for s in kept}
@@ -63,7 +64,7 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     card.training["snapshot_precision"] = "float16 (final generator float32)"
     card.training["status"] = "finished" if card.training.get("steps_done") == card.training.get("total_steps") else "stopped early"
     card.dataset.pop("root", None)
-    if not get_family(card.family).translator:
+    if not translator:
         card.save(staging)
         card.samples = write_sample_sheets(load_model(staging, device="cpu"), staging)
     card.save(staging)

@@ -514,13 +514,8 @@ def test_infogan_shared_layer_and_who_learns_the_information_term(info_trains_d,
 
 
 def test_infogan_category_jitter_reads_the_category_from_moved_images(tiny_mnist, monkeypatch):
-    family = FAMILIES["infogan"]
-    arch = {**family.default_arch(28, 1, 10), "ngf": 8, "ndf": 8}
-    hp = {**family.default_hparams(), "batch_size": 16, "category_jitter": 1.0}
-    data = gtrain.load_training_data(family, "mnist", str(tiny_mnist), 28, None, None, 0)
-    torch.manual_seed(0)
-    G, D = family.build_generator(arch), family.build_discriminator(arch)
-    trainer = family.make_trainer(G, D, arch, hp, data, torch.device("cpu"), 0)
+    trainer = _tiny_trainer("infogan", tiny_mnist)
+    trainer.hp["category_jitter"] = 1.0
     x = torch.zeros(8, 1, 28, 28, requires_grad=True)
     with torch.no_grad():
         x[:, :, 10:18, 12:16] = 1.0

@@ -135,11 +135,9 @@ class InfoGANTrainer(GANTrainer):
 
         self.opt_g.zero_grad(set_to_none=True)
         with frozen(self.D if info_trains_d else self.D.body):
+            adv, cat_logits, cont_pred = self.D(self.seen_by_d(fake))
             if self.hp.get("category_jitter"):
-                adv, _, cont_pred = self.D(self.seen_by_d(fake))
                 cat_logits = self.D(self.seen_by_d(self._jittered(fake)))[1]
-            else:
-                adv, cat_logits, cont_pred = self.D(self.seen_by_d(fake))
             g_adv = bce(adv, 1.0)
             info, info_cat, info_cont = self._information(cat_logits, cont_pred, cat, cont)
             (g_adv + info).backward()
