@@ -3,6 +3,7 @@
     python -m ganmodels.train dcgan --dataset mnist --steps 3000
     python -m ganmodels.train cyclegan --dataset image-folder --data-root ../shared/data/horse2zebra --image-size 128
     python -m ganmodels.train dcgan --resume runs/dcgan-mnist
+    python -m ganmodels.train cyclegan --init-from checkpoints/cyclegan-horse2zebra --dataset image-folder ...
 
 A run folder holds the card, the fixed inputs, a grid and generator snapshot every
 --snapshot-every steps, losses.csv (one row per step), status.json for live viewers,
@@ -25,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .cards import ModelCard, read_card
-from .checkpoint import save_model_folder, save_weights
+from .checkpoint import CheckpointError, load_into, load_model, save_model_folder, save_weights
 from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
 from .device import pick_device, set_cpu_threads
 from .families.base import PRECISIONS, resolve_precision
@@ -60,6 +61,7 @@ class TrainConfig:
     labels: int | None = None  # SGAN: how many labelled images
     max_images: int | None = None
     precision: str = "auto"
+    init_from: str | None = None  # a checkpoint folder whose generator the run starts from
     arch_overrides: dict = field(default_factory=dict)
     hp_overrides: dict = field(default_factory=dict)
 
@@ -76,16 +78,16 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_training_data(family, dataset: str, data_root: str | None, image_size: int, max_images: int | None, labels: int | None, seed: int) -> dict:
+def load_training_data(family, dataset: str, data_root: str | None, image_size: int, max_images: int | None, labels: int | None,
+                       seed: int, scale_range: list[int] | None = None) -> dict:
     """Everything a trainer draws from, as in-memory tensors (see DatasetError for bad paths)."""
     if family.translator:
         if dataset != "image-folder":
             raise DatasetError("CycleGAN trains on an unpaired image folder: use --dataset image-folder --data-root DIR")
         root = data_root or default_root("horse2zebra")
-        load_size = cyclegan_load_size(image_size)
-        a, b = load_unpaired(root, load_size, "train", max_images)
-        try:
-            test_a, test_b = load_unpaired(root, load_size, "test", 16)
+        a, b = load_unpaired(root, cyclegan_load_size(image_size, scale_range), "train", max_images)
+        try:  # the grids show whole test photos, whatever scales training draws
+            test_a, test_b = load_unpaired(root, cyclegan_load_size(image_size), "test", 16)
         except DatasetError:
             test_a, test_b = a[:16], b[:16]
         return {"a": a, "b": b, "test_a": test_a, "test_b": test_b, "root": str(root)}
@@ -125,14 +127,20 @@ class Run:
             raise SystemExit(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
         family = FAMILIES[cfg.family]
         device = pick_device(cfg.device)
+        source = _init_source(cfg) if cfg.init_from else None
         channels = 3 if (family.translator or cfg.dataset == "image-folder") else 1
-        size = cfg.image_size or (128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
-        data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed)
+        size = cfg.image_size or (source.card.image_size if source else None) or (
+            128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
+        hp = {**family.default_hparams(), **cfg.hp_overrides}
+        scale_range = hp.get("scale_range")
+        if scale_range is not None and not (isinstance(scale_range, list) and len(scale_range) == 2
+                                            and all(isinstance(v, int) for v in scale_range) and max(scale_range) >= size):
+            raise SystemExit(f"scale_range must be [MIN, MAX] image sides in pixels with MAX >= the image size {size}, not {scale_range}")
+        data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed, scale_range)
         num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
-        arch = {**family.default_arch(size, channels, num_classes), **cfg.arch_overrides}
+        arch = {**family.default_arch(size, channels, num_classes), **(source.card.arch if source else {}), **cfg.arch_overrides}
         if family.translator and cfg.data_root:
             arch["domains"] = _domain_names(Path(cfg.data_root))
-        hp = {**family.default_hparams(), **cfg.hp_overrides}
         if cfg.batch_size:
             hp["batch_size"] = cfg.batch_size
         if cfg.lr:
@@ -164,6 +172,14 @@ class Run:
         )
         torch.manual_seed(cfg.seed)
         G, D = family.build_generator(arch).to(device), family.build_discriminator(arch).to(device)
+        if source:
+            try:
+                load_into(G, source.generator.state_dict(), f"--init-from {cfg.init_from}")
+            except CheckpointError as exc:
+                raise SystemExit(str(exc)) from None
+            card.training["init_from"] = {"path": str(cfg.init_from), "id": source.card.id,
+                                          "steps_done": source.card.training.get("steps_done"),
+                                          "note": "generator weights only: the discriminator and optimizers start fresh"}
         trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
         fixed = family.fixed_inputs(arch, cfg.seed + 12345, data)
         save_file({k: v.contiguous() for k, v in fixed.items()}, str(folder / FIXED_NAME))
@@ -188,7 +204,7 @@ class Run:
         ds = card.dataset
         dataset = ds["name"] if ds["name"] in ("mnist", "fashion-mnist") else "image-folder"
         data = load_training_data(family, dataset, ds.get("root"), card.image_size, ds.get("max_images"), hp.get("labels"),
-                                  card.training["seed"])
+                                  card.training["seed"], hp.get("scale_range"))
         G, D = family.build_generator(card.arch).to(dev), family.build_discriminator(card.arch).to(dev)
         trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
         state = torch.load(state_path, map_location=dev, weights_only=True)
@@ -318,6 +334,17 @@ class Run:
         return self.folder
 
 
+def _init_source(cfg: TrainConfig):
+    """The checkpoint a run starts from (fine-tuning, or a schedule that a lost state.pt cannot resume)."""
+    try:
+        source = load_model(cfg.init_from, device="cpu", companions=False)
+    except ValueError as exc:  # CheckpointError, CardError
+        raise SystemExit(f"--init-from: {exc}") from None
+    if source.card.family != cfg.family:
+        raise SystemExit(f"--init-from {cfg.init_from} holds a {source.card.family} generator, not {cfg.family}")
+    return source
+
+
 def _finite(x: float) -> bool:
     return x == x and abs(x) != float("inf")
 
@@ -356,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: convolutions and matmuls in bfloat16 under autocast (about 2x on CPUs with AMX/AVX512-BF16); "
                    "auto (default) picks bf16 where the hardware has it, else fp32")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
+    p.add_argument("--init-from", metavar="CHECKPOINT", help="start a new run from this checkpoint's generator (its arch; "
+                   "the discriminator starts fresh)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p
@@ -396,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                 family=args.family, dataset=args.dataset, data_root=args.data_root, steps=steps or 2000, name=args.name,
                 runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
                 snapshot_every=args.snapshot_every, seed=args.seed, device=args.device, labels=args.labels,
-                max_images=args.max_images, precision=args.precision, arch_overrides=_parse_overrides(args.arch), hp_overrides=_parse_overrides(args.hp),
+                max_images=args.max_images, precision=args.precision, arch_overrides=_parse_overrides(args.arch),
+                hp_overrides=_parse_overrides(args.hp), init_from=args.init_from,
             )
             run = Run.create(cfg)
             run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -547,3 +547,81 @@ def test_instance_noise_reaches_every_image_d_sees(family, instance_noise, tiny_
     trainer.step()
     assert len(seen) >= 3
     assert all(m > 1.2 for m in seen) if instance_noise else all(m <= 1.0 + 1e-6 for m in seen)
+
+
+# --- CycleGAN scales and starting from a checkpoint ---------------------------------------------------
+
+
+def _cyclegan_trainer(tiny_unpaired: Path, scale_range=None):
+    family = FAMILIES["cyclegan"]
+    arch = {**family.default_arch(32, 3, 0), "ngf": 8, "ndf": 8, "n_blocks": 2}
+    hp = {**family.default_hparams(), "pool_size": 3, "total_steps": 10, "scale_range": scale_range}
+    data = gtrain.load_training_data(family, "image-folder", str(tiny_unpaired), 32, None, None, 3, scale_range)
+    return family.make_trainer(family.build_generator(arch), family.build_discriminator(arch), arch, hp, data,
+                               torch.device("cpu"), 3)
+
+
+def test_cyclegan_scale_range_trains_on_crops_of_photos_at_several_sizes(tiny_unpaired):
+    """A left-to-right ramp: a 32 px crop of the ramp resized to side S spans 32/S of its range, so the spans
+    tell which sides training drew."""
+    plain = _cyclegan_trainer(tiny_unpaired)
+    assert plain.images_a.shape[-1] == 36, "without a range: upstream's load size, 1.125x the crop"
+    trainer = _cyclegan_trainer(tiny_unpaired, [32, 64])
+    assert trainer.images_a.shape[-1] == 64, "photos are kept at the largest side of the range"
+    ramp = torch.linspace(0, 255, 64).round().to(torch.uint8).expand(1, 3, 64, 64).contiguous()
+    spans = []
+    for _ in range(40):
+        crop = trainer._crop(ramp)
+        assert crop.shape == (1, 3, 32, 32) and crop.dtype == torch.float32
+        assert crop.min() >= -1 - 1e-5 and crop.max() <= 1 + 1e-5
+        spans.append(round((crop.amax() - crop.amin()).item() / 2, 2))
+    assert min(spans) < 0.6 and max(spans) > 0.9, f"sides between 32 and 64 px were drawn: spans {sorted(set(spans))}"
+    assert all(0.45 <= s <= 1.0 for s in spans)
+    plain_crops = [plain._crop(ramp[..., :36, :36]) for _ in range(10)]
+    plain_spans = {round((c.amax() - c.amin()).item(), 3) for c in plain_crops}
+    assert len(plain_spans) == 1, "without a range every crop has the same scale"
+
+
+def test_cyclegan_grids_show_whole_test_photos_whatever_the_scale_range(tiny_unpaired):
+    family = FAMILIES["cyclegan"]
+    data = gtrain.load_training_data(family, "image-folder", str(tiny_unpaired), 32, None, None, 3, [32, 64])
+    assert data["a"].shape[-1] == 64 and data["test_a"].shape[-1] == 36
+
+
+def test_bad_scale_range_is_refused(tmp_path, tiny_mnist, tiny_unpaired):
+    argv = train_argv("cyclegan", tmp_path, "bad-range", tiny_mnist, tiny_unpaired, steps=2, every=2)
+    for bad in ("[16,24]", "[40]", "48"):
+        with pytest.raises(SystemExit, match="scale_range must be"):
+            gtrain.main([*argv, "--hp", f"scale_range={bad}"])
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoint_generator(trained, tmp_path, tiny_mnist, tiny_unpaired):
+    source_folder = trained("dcgan")
+    source = load_model(source_folder, device="cpu")
+    argv = [a for a in train_argv("dcgan", tmp_path, "finetune", tiny_mnist, tiny_unpaired, steps=2, every=2)
+            if a not in TINY_ARGS["dcgan"]]  # the architecture comes from the checkpoint
+    run = gtrain.Run.create(gtrain.TrainConfig(family="dcgan", data_root=str(tiny_mnist), steps=2, runs_dir=str(tmp_path),
+                                               name="direct", max_images=200, init_from=str(source_folder)))
+    for key, value in source.generator.state_dict().items():
+        assert torch.equal(run.trainer.G.state_dict()[key].cpu(), value), key
+    assert run.card.arch["ngf"] == 8 and run.card.training["init_from"]["id"] == "dcgan"
+    assert run.card.training["init_from"]["steps_done"] == STEPS
+
+    assert gtrain.main([*argv, "--init-from", str(source_folder)]) == 0
+    card = read_card(tmp_path / "finetune")
+    assert card.training["steps_done"] == 2 and card.training["init_from"]["path"] == str(source_folder)
+    assert "--init-from" in card.training["command"]
+    # resuming the fine-tuned run does not go back to the source
+    assert gtrain.main(["--resume", str(tmp_path / "finetune"), "--steps", "4", "--no-progress"]) == 0
+    assert read_card(tmp_path / "finetune").training["steps_done"] == 4
+
+
+def test_init_from_errors_are_messages(trained, tmp_path, tiny_mnist, tiny_unpaired):
+    argv = train_argv("dcgan", tmp_path, "wrong", tiny_mnist, tiny_unpaired, steps=2, every=2)
+    with pytest.raises(SystemExit, match="holds a cgan generator, not dcgan"):
+        gtrain.main([*argv, "--init-from", str(trained("cgan"))])
+    with pytest.raises(SystemExit, match="--init-from: checkpoint not found"):
+        gtrain.main([*argv, "--init-from", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit, match="shape"):
+        gtrain.main([*argv, "--arch", "ngf=16", "--init-from", str(trained("dcgan"))])
+    assert not (tmp_path / "wrong" / "card.json").exists(), "a refused start leaves no run behind"

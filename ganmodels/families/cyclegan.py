@@ -106,9 +106,12 @@ def lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
     return F.mse_loss(pred, torch.full_like(pred, target))
 
 
-def load_size(image_size: int) -> int:
+def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
     """The side photos are resized to before random crops of `image_size` (upstream: 286 for 256): the scale
-    at which the model saw the world, so the one it translates best at."""
+    at which the model saw the world, so the one it translates best at. With `scale_range` (hparam) photos are
+    kept at its largest side and each step resizes them to a random side within it."""
+    if scale_range:
+        return int(max(scale_range))
     return (int(image_size * 1.125) + 3) // 4 * 4
 
 
@@ -131,8 +134,16 @@ class CycleGANTrainer(GANTrainer):
         return 1.0 if step < decay_from else max(0.0, (total - step) / max(1.0, total - decay_from))
 
     def _crop(self, batch: torch.Tensor) -> torch.Tensor:
-        """Random crop to the training size and random horizontal flip, upstream's augmentation."""
+        """Random crop to the training size and random horizontal flip, upstream's augmentation; with the
+        `scale_range` hparam, first a resize to a random side, so one model translates photos at several scales
+        (a horse filling a 128 px thumbnail and one in a 256 px photo)."""
         size = self.arch["image_size"]
+        if self.hp.get("scale_range"):
+            low, high = (int(v) for v in self.hp["scale_range"])
+            side = int(torch.randint(max(low, size), high + 1, (1,), generator=self.noise))
+            batch = to_float_images(batch, self.device)
+            if side != batch.shape[-1]:
+                batch = F.interpolate(batch, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
         top = int(torch.randint(batch.shape[2] - size + 1, (1,), generator=self.noise))
         left = int(torch.randint(batch.shape[3] - size + 1, (1,), generator=self.noise))
         batch = batch[:, :, top : top + size, left : left + size]
