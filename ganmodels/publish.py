@@ -41,13 +41,15 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in [card.weights, FIXED_NAME, LOSSES_NAME] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+    translator = get_family(card.family).translator
+    # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
+    fixed = [] if translator else [FIXED_NAME]
+    for name in [card.weights, *fixed, LOSSES_NAME] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
     for sub in ("grids", "samples"):
         if (run / sub).is_dir():
             shutil.copytree(run / sub, staging / sub)
-    translator = get_family(card.family).translator
     if translator:
         photo_grids_as_jpeg(staging, card)
     kept = spaced(sorted(card.snapshots, key=lambda s: s["step"]), keep)

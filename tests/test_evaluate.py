@@ -354,6 +354,8 @@ def test_publish_stores_photo_grids_as_jpeg_and_digit_grids_as_png(env, tmp_path
             with Image.open(folder / snap["grid"]) as img:
                 assert img.format == fmt
         assert not list((folder / "grids").glob("*.png" if suffix == ".jpg" else "*.jpg")), "no stray copies"
+    assert (tmp_path / digits.id / "fixed_inputs.safetensors").is_file(), "latent models ship the noise of their grids"
+    assert not (tmp_path / photos.id / "fixed_inputs.safetensors").exists(), "a translator's inputs are dataset photos"
 
 
 def test_photo_grids_as_jpeg_keeps_the_picture(tmp_path):
