@@ -376,10 +376,19 @@ def translation_key(data: bytes, direction: str, max_side: int, model_key: str) 
 TRANSLATION_SIZES = (256, 320, 384, 448, 512, 640, 768, 896, 1024)
 
 
-def translation_sizes(card: ModelCard) -> tuple[list[int], int]:
-    """(choices for the longest side, default): the default is the scale the model trained at, where it
-    translates best; larger sizes keep more of a photo's detail at the cost of a weaker effect and more time."""
+def training_sides(card: ModelCard) -> tuple[int, int]:
+    """The sides photos had before the crop in training: one size in upstream's recipe, a span with `scale_range`."""
+    scale_range = card.training.get("hparams", {}).get("scale_range")
+    if scale_range:
+        return int(min(scale_range)), int(max(scale_range))
     native = cyclegan_load_size(card.image_size)
+    return native, native
+
+
+def translation_sizes(card: ModelCard) -> tuple[list[int], int]:
+    """(choices for the longest side, default): the default is the largest scale the model trained at, where it
+    translates best with the most detail; larger sizes keep more detail at the cost of a weaker effect and more time."""
+    native = training_sides(card)[1]
     return sorted({native, *TRANSLATION_SIZES}), native
 
 

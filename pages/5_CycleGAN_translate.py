@@ -100,10 +100,12 @@ with controls[0]:
         st.caption("This checkpoint translates one way only, so there is no way back to show.")
 with controls[1]:
     sizes, native = support.translation_sizes(card)
+    low, high = support.training_sides(card)
+    learned = f"{high}" if low == high else f"{low} to {high}"
     max_side = st.select_slider("Largest side (pixels)", sizes, value=native, key="cg_max_side",
                                 help=f"Photos are shrunk so their longer side is at most this. The model learned on "
-                                     f"photos {native} pixels wide (crops of {card.image_size}), so it changes them "
-                                     "most at that size; larger sizes keep more detail, with a weaker effect, and take longer.")
+                                     f"photos {learned} pixels wide (crops of {card.image_size}), so it changes them "
+                                     "most at those sizes; larger sizes keep more detail, with a weaker effect, and take longer.")
 
 inputs = collect_inputs(card, direction)
 if not inputs:

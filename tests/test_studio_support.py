@@ -329,3 +329,9 @@ def test_translation_sizes_default_to_the_training_scale():
     card.arch["image_size"] = 256  # upstream's own size: resized to 286 (288 here, a multiple of 4), then cropped
     sizes, default = support.translation_sizes(card)
     assert default == 288 and sizes.index(288) == 1
+    assert support.training_sides(card) == (288, 288)
+    card.arch["image_size"] = 128  # trained on photos resized to random sides in scale_range, then cropped
+    card.training = {"hparams": {"scale_range": [128, 288]}}
+    assert support.training_sides(card) == (128, 288)
+    sizes, default = support.translation_sizes(card)
+    assert default == 288 and 144 not in sizes
