@@ -40,6 +40,12 @@ train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --label
 train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 400
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
-# the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle)
+# the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
+# then its generators go on at random photo sides 128-288 px; the shipped one is that run's step-5168 snapshot
+# (the card's "selection" says why), published from a copy of the run cut at that step
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
   --arch ngf=32 --arch n_blocks=6 --minutes 45
+if [ -f runs/cyclegan-horse2zebra/generator.safetensors ]; then
+  train cyclegan-h2z-multiscale cyclegan --init-from runs/cyclegan-horse2zebra --dataset image-folder \
+    --data-root "$SHARED/horse2zebra" --hp 'scale_range=[128,288]' --minutes 115
+fi
