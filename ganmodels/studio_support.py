@@ -379,10 +379,8 @@ TRANSLATION_SIZES = (256, 320, 384, 448, 512, 640, 768, 896, 1024)
 def training_sides(card: ModelCard) -> tuple[int, int]:
     """The sides photos had before the crop in training: one size in upstream's recipe, a span with `scale_range`."""
     scale_range = card.training.get("hparams", {}).get("scale_range")
-    if scale_range:
-        return int(min(scale_range)), int(max(scale_range))
-    native = cyclegan_load_size(card.image_size)
-    return native, native
+    largest = cyclegan_load_size(card.image_size, scale_range)
+    return (int(min(scale_range)) if scale_range else largest), largest
 
 
 def translation_sizes(card: ModelCard) -> tuple[list[int], int]:
