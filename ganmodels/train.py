@@ -157,7 +157,6 @@ class Run:
         folder = Path(cfg.runs_dir) / name
         if (folder / STATE_NAME).exists():
             raise SystemExit(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
-        folder.mkdir(parents=True, exist_ok=True)
         dataset_info = {"name": cfg.dataset if cfg.dataset != "image-folder" else Path(data["root"]).name, "root": data["root"]}
         if cfg.dataset in CLASS_NAMES:
             dataset_info["classes"] = CLASS_NAMES[cfg.dataset]
@@ -180,8 +179,12 @@ class Run:
             card.training["init_from"] = {"path": str(cfg.init_from), "id": source.card.id,
                                           "steps_done": source.card.training.get("steps_done"),
                                           "note": "generator weights only: the discriminator and optimizers start fresh"}
-        trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
+        try:
+            trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         fixed = family.fixed_inputs(arch, cfg.seed + 12345, data)
+        folder.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in fixed.items()}, str(folder / FIXED_NAME))
         card.save(folder)
         run = cls(folder, card, trainer, fixed, data, 0, device)
@@ -232,7 +235,7 @@ class Run:
 
     # --- snapshots --------------------------------------------------------------------------
     def snapshot(self) -> dict:
-        G = self.trainer.G
+        G = self.trainer.output_generator
         was_training = G.training
         G.eval()
         images, nrow = self.family.render_fixed(G, self.fixed, self.device)
@@ -257,7 +260,7 @@ class Run:
         for net in companions.values():
             net.eval()
         self.card.training["status"] = "finished"
-        save_model_folder(self.folder, self.card, self.trainer.G, companions)
+        save_model_folder(self.folder, self.card, self.trainer.output_generator, companions)
         self.write_status({"status": "finished"})
 
     def write_status(self, extra: dict) -> None:

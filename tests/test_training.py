@@ -625,3 +625,57 @@ def test_init_from_errors_are_messages(trained, tmp_path, tiny_mnist, tiny_unpai
     with pytest.raises(SystemExit, match="shape"):
         gtrain.main([*argv, "--arch", "ngf=16", "--init-from", str(trained("dcgan"))])
     assert not (tmp_path / "wrong" / "card.json").exists(), "a refused start leaves no run behind"
+
+
+def test_ema_is_the_moving_average_of_g_weights_and_norm_statistics(tiny_mnist):
+    trainer = _tiny_trainer("dcgan", tiny_mnist)
+    assert trainer.G_ema is None and trainer.output_generator is trainer.G, "no average unless asked for"
+    decay = 0.9
+    trainer.hp["ema"] = decay
+    trainer.G_ema = gan_base.averaged_generator(trainer.G, decay)
+    trainer.update()
+    first = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    assert all(torch.equal(trainer.output_generator.state_dict()[k], v) for k, v in first.items()), "the first update copies G"
+    trainer.update()
+    second = trainer.G.state_dict()
+    averaged = trainer.output_generator.state_dict()
+    checked = 0
+    for key, value in second.items():
+        if value.is_floating_point():  # weights and BatchNorm running statistics alike
+            torch.testing.assert_close(averaged[key], decay * first[key] + (1 - decay) * value)
+            checked += "running_mean" in key
+    assert checked >= 2, "BatchNorm statistics are averaged with the weights"
+
+
+def test_ema_run_ships_the_average_and_resumes_exactly(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    argv = lambda runs, name: [*train_argv("dcgan", runs, name, tiny_mnist, tiny_unpaired), "--hp", "ema=0.5"]
+    assert gtrain.main(argv(tmp_path / "a", "ema")) == 0
+    folder = tmp_path / "a" / "ema"
+    card = read_card(folder)
+    assert card.training["hparams"]["ema"] == 0.5
+    run = gtrain.Run.resume(folder)
+    shipped = load_file(str(folder / card.weights))
+    online, average = run.trainer.G.state_dict(), run.trainer.G_ema.module.state_dict()
+    assert all(torch.equal(shipped[k], average[k]) for k in shipped), "weights and snapshots are the average"
+    assert not all(torch.equal(shipped[k], online[k]) for k in shipped)
+    assert torch.equal(load_file(str(folder / card.snapshots[-1]["weights"]))["main.0.weight"], average["main.0.weight"])
+    del run
+
+    with monkeypatch.context() as mp:
+        kill_at(mp, KILL_AT)
+        with pytest.raises(SimulatedKill):
+            gtrain.main(argv(tmp_path / "b", "ema"))
+    assert gtrain.main(["--resume", str(tmp_path / "b" / "ema"), "--no-progress"]) == 0
+    resumed = load_file(str(tmp_path / "b" / "ema" / card.weights))
+    assert all(torch.equal(resumed[k], shipped[k]) for k in shipped), "the average resumes with the run"
+
+
+@pytest.mark.parametrize("bad", ["1.5", "0", "true", "'x'"])
+def test_bad_ema_is_refused(bad, tmp_path, tiny_mnist, tiny_unpaired):
+    argv = train_argv("dcgan", tmp_path, "bad-ema", tiny_mnist, tiny_unpaired, steps=2, every=2)
+    if bad == "0":  # 0 means no average, like leaving it out
+        assert gtrain.main([*argv, "--hp", "ema=0"]) == 0
+        return
+    with pytest.raises(SystemExit, match="ema must be a decay between 0 and 1"):
+        gtrain.main([*argv, "--hp", f"ema={bad}"])
+    assert not (tmp_path / "bad-ema").exists(), "a refused start leaves no run behind"

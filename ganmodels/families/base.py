@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..latent import one_hot
 
@@ -114,6 +115,12 @@ class GANTrainer:
         self.opt_g = adam(g_params, hp["lr"], hp, device)
         self.opt_d = adam(d_params, hp.get("lr_d", hp["lr"]), hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
+        self.G_ema = averaged_generator(G, hp.get("ema"))
+
+    @property
+    def output_generator(self) -> nn.Module:
+        """The generator that snapshots, grids and the finished model hold: the moving average when hp `ema` is set."""
+        return self.G_ema.module if self.G_ema is not None else self.G
 
     def take_data(self, data: dict, seed: int) -> None:
         """Keep the training tensors and a cursor over them; translators draw from two sets instead."""
@@ -145,7 +152,10 @@ class GANTrainer:
 
     # --- state ----------------------------------------------------------------
     def nets(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D}
+        nets = {"G": self.G, "D": self.D}
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema
+        return nets
 
     def state_dict(self) -> dict:
         return {
@@ -173,11 +183,26 @@ class GANTrainer:
         losses stay float32, so no loss scaling is needed."""
         if self.hp.get("precision") == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                return self.step()
-        return self.step()
+                losses = self.step()
+        else:
+            losses = self.step()
+        if self.G_ema is not None:
+            self.G_ema.update_parameters(self.G)
+        return losses
 
     def step(self) -> dict[str, float]:
         raise NotImplementedError
+
+
+def averaged_generator(G: nn.Module, decay: float | None) -> AveragedModel | None:
+    """An exponential moving average of G's weights (Karras et al. 2018; BigGAN): it smooths out the step-to-step
+    wander of adversarial training, so its samples are steadier and usually better than the online G's. Norm
+    running statistics are averaged too (`use_buffers`), so a BatchNorm generator's eval mode matches its weights."""
+    if not decay:
+        return None
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
+        raise ValueError(f"ema must be a decay between 0 and 1 (e.g. 0.999), not {decay}")
+    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
