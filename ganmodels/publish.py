@@ -1,15 +1,18 @@
 """Turn a finished (or stopped) run into a shipped checkpoint folder under checkpoints/.
 
     python -m ganmodels.publish runs/dcgan-mnist --keep 6
+    python -m ganmodels.publish runs/cyclegan-h2z --step 5168 --id cyclegan-horse2zebra
     python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
 
 Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
-JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so).
-Resumable training state is left behind in the run folder.
+JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so). With `--step N` the
+run ships as it stood at its step-N snapshot (when a later one is worse): that snapshot's generator, and the
+history up to it. Resumable training state is left behind in the run folder.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 from pathlib import Path
 
@@ -33,9 +36,43 @@ def spaced(items: list, keep: int) -> list:
     return [items[round(i * step)] for i in range(keep)]
 
 
-def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6) -> Path:
+class PublishError(ValueError):
+    """A run that cannot be published as asked; the message says why."""
+
+
+def cut_at(card, step: int) -> dict:
+    """Roll the card back to its step-`step` snapshot (returned) and record the cut in `training.published_step`."""
+    snapshot = next((s for s in card.snapshots if s["step"] == step), None)
+    if snapshot is None:
+        steps = ", ".join(str(s["step"]) for s in sorted(card.snapshots, key=lambda s: s["step"]))
+        raise PublishError(f"the run has no snapshot at step {step}; its snapshots are at steps {steps}")
+    if card.training.get("companions"):
+        raise PublishError(f"{card.family} runs save their companion nets only when they finish, so they publish whole, not at a step")
+    done, seconds = int(card.training.get("steps_done") or step), float(card.training.get("seconds") or 0.0)
+    card.training["published_step"] = {"step": step, "run_steps": done, "run_seconds": seconds}
+    card.training["steps_done"] = step
+    card.training["seconds"] = snapshot.get("seconds", round(seconds * step / max(1, done), 1))
+    card.snapshots = [s for s in card.snapshots if s["step"] <= step]
+    return snapshot
+
+
+def copy_losses(src: Path, dest: Path, last_step: int | None) -> None:
+    """The loss log, up to `last_step` when the run is published at a step."""
+    if last_step is None:
+        shutil.copy2(src, dest)
+        return
+    with open(src, newline="") as fh, open(dest, "w", newline="") as out:
+        rows = csv.reader(fh)
+        writer = csv.writer(out)
+        writer.writerow(next(rows))
+        writer.writerows(r for r in rows if r and int(r[0]) <= last_step)
+
+
+def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
+            step: int | None = None) -> Path:
     run = Path(run)
     card = read_card(run)
+    weights_source = run / (cut_at(card, step)["weights"] if step is not None else card.weights)
     model_id = model_id or card.id
     dest = Path(dest_root) / model_id
     staging = dest.with_name(dest.name + ".staging")
@@ -44,12 +81,18 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     translator = get_family(card.family).translator
     # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
     fixed = [] if translator else [FIXED_NAME]
-    for name in [card.weights, *fixed, LOSSES_NAME] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+    shutil.copy2(weights_source, staging / card.weights)
+    for name in [*fixed] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
-    for sub in ("grids", "samples"):
-        if (run / sub).is_dir():
-            shutil.copytree(run / sub, staging / sub)
+    if (run / LOSSES_NAME).is_file():
+        copy_losses(run / LOSSES_NAME, staging / LOSSES_NAME, step)
+    for snap in card.snapshots:
+        if snap.get("grid") and (run / snap["grid"]).is_file():
+            (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run / snap["grid"], staging / snap["grid"])
+    if (run / "samples").is_dir():
+        shutil.copytree(run / "samples", staging / "samples")
     if translator:
         photo_grids_as_jpeg(staging, card)
     kept = spaced(sorted(card.snapshots, key=lambda s: s["step"]), keep)
@@ -64,7 +107,10 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
             snap["weights"] = None  # grid and metrics kept, weights dropped to fit the size budget
     card.id = model_id
     card.training["snapshot_precision"] = "float16 (final generator float32)"
-    card.training["status"] = "finished" if card.training.get("steps_done") == card.training.get("total_steps") else "stopped early"
+    if step is not None:
+        card.training["status"] = f"the step-{step} snapshot of a {card.training['published_step']['run_steps']}-step run"
+    else:
+        card.training["status"] = "finished" if card.training.get("steps_done") == card.training.get("total_steps") else "stopped early"
     card.dataset.pop("root", None)
     if not translator:
         card.save(staging)
@@ -115,11 +161,15 @@ def main(argv=None) -> int:
     p.add_argument("--id", help="checkpoint id (default: the run's)")
     p.add_argument("--dest", default=str(DEFAULT_DEST))
     p.add_argument("--keep", type=int, default=6, help="generator snapshots to keep (evenly spaced, last included)")
+    p.add_argument("--step", type=int, help="publish the run as it stood at this snapshot step (its generator and history)")
     args = p.parse_args(argv)
     if args.prune:
         print(f"removed the weights of steps {prune(args.run, args.keep)}")
         return 0
-    print(publish(args.run, args.dest, args.id, args.keep))
+    try:
+        print(publish(args.run, args.dest, args.id, args.keep, args.step))
+    except PublishError as exc:
+        raise SystemExit(f"publish: {exc}") from None
     return 0
 
 

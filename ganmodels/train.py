@@ -246,8 +246,8 @@ class Run:
         grid(images, nrow=nrow).save(self.folder / grid_rel)
         save_weights(G, self.folder / weights_rel)
         save_weights(G, self.folder / self.card.weights)
-        entry = {"step": self.step, "epoch": round(self.trainer.epoch, 3), "grid": grid_rel, "weights": weights_rel,
-                 "metrics": self.family.snapshot_metrics(self.trainer, self.data)}
+        entry = {"step": self.step, "epoch": round(self.trainer.epoch, 3), "seconds": self.card.training.get("seconds"),
+                 "grid": grid_rel, "weights": weights_rel, "metrics": self.family.snapshot_metrics(self.trainer, self.data)}
         self.card.snapshots = [s for s in self.card.snapshots if s["step"] != self.step] + [entry]
         self.card.training["steps_done"] = self.step
         self.card.save(self.folder)

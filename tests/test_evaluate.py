@@ -374,3 +374,38 @@ def test_photo_grids_as_jpeg_keeps_the_picture(tmp_path):
     with Image.open(tmp_path / "grids" / "step_0000010.jpg") as jpeg:
         assert jpeg.format == "JPEG" and jpeg.size == (160, 120)
         assert np.abs(np.asarray(jpeg, dtype=np.int16) - photo).mean() < 2, "re-encoded, not a different picture"
+
+
+def test_publish_at_a_step_ships_that_snapshot_and_the_history_up_to_it(env, tmp_path):
+    from safetensors.torch import load_file
+
+    from ganmodels.publish import main as publish_main
+
+    run = env["runs"] / "dcgan"
+    run_card = read_card(run)
+    assert [s["step"] for s in run_card.snapshots] == [1, 2]
+    assert publish_main([str(run), "--dest", str(tmp_path), "--id", "cut", "--step", "1", "--keep", "3"]) == 0
+    folder = tmp_path / "cut"
+    card = read_card(folder)
+    assert [s["step"] for s in card.snapshots] == [1] and card.snapshots[0]["weights"] == card.weights
+    shipped, at_step_1 = load_file(str(folder / card.weights)), load_file(str(run / run_card.snapshots[0]["weights"]))
+    assert shipped.keys() == at_step_1.keys() and all(torch.equal(shipped[k], at_step_1[k]) for k in shipped)
+    assert not all(torch.equal(shipped[k], load_file(str(run / run_card.weights))[k]) for k in shipped), "not the final one"
+    assert sorted(p.name for p in (folder / "grids").iterdir()) == ["step_0000001.png"]
+    rows = (folder / "losses.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1"]
+    assert card.training["steps_done"] == 1 and card.training["published_step"]["run_steps"] == 2
+    assert card.training["status"] == "the step-1 snapshot of a 2-step run"
+    assert card.training["seconds"] <= card.training["published_step"]["run_seconds"]
+    model = load_model(folder, device="cpu")
+    assert model.generate(model.latents(seed=0, n=2)).shape == (2, 1, 28, 28)
+
+
+def test_publish_at_a_step_refuses_what_it_cannot_cut(env, tmp_path):
+    from ganmodels.publish import main as publish_main
+
+    with pytest.raises(SystemExit, match="no snapshot at step 5; its snapshots are at steps 1, 2"):
+        publish_main([str(env["runs"] / "dcgan"), "--dest", str(tmp_path), "--step", "5"])
+    with pytest.raises(SystemExit, match="publish whole"):
+        publish_main([str(env["runs"] / "sgan"), "--dest", str(tmp_path), "--step", "1"])
+    assert not list(tmp_path.iterdir()), "a refused publish writes nothing"
