@@ -82,7 +82,7 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
     fixed = [] if translator else [FIXED_NAME]
     shutil.copy2(weights_source, staging / card.weights)
-    for name in [*fixed] + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+    for name in fixed + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
     if (run / LOSSES_NAME).is_file():
