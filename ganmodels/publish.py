@@ -12,7 +12,6 @@ history up to it. Resumable training state is left behind in the run folder.
 from __future__ import annotations
 
 import argparse
-import csv
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .cards import read_card
 from .checkpoint import load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
-from .train import FIXED_NAME, LOSSES_NAME
+from .train import FIXED_NAME, LOSSES_NAME, write_losses_up_to
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
@@ -56,18 +55,6 @@ def cut_at(card, step: int) -> dict:
     return snapshot
 
 
-def copy_losses(src: Path, dest: Path, last_step: int | None) -> None:
-    """The loss log, up to `last_step` when the run is published at a step."""
-    if last_step is None:
-        shutil.copy2(src, dest)
-        return
-    with open(src, newline="") as fh, open(dest, "w", newline="") as out:
-        rows = csv.reader(fh)
-        writer = csv.writer(out)
-        writer.writerow(next(rows))
-        writer.writerows(r for r in rows if r and int(r[0]) <= last_step)
-
-
 def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
             step: int | None = None) -> Path:
     run = Path(run)
@@ -85,8 +72,10 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     for name in fixed + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
-    if (run / LOSSES_NAME).is_file():
-        copy_losses(run / LOSSES_NAME, staging / LOSSES_NAME, step)
+    if (run / LOSSES_NAME).is_file() and step is not None:
+        write_losses_up_to(run / LOSSES_NAME, staging / LOSSES_NAME, step)
+    elif (run / LOSSES_NAME).is_file():
+        shutil.copy2(run / LOSSES_NAME, staging / LOSSES_NAME)
     for snap in card.snapshots:
         if snap.get("grid") and (run / snap["grid"]).is_file():
             (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)

@@ -72,6 +72,18 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_losses_up_to(src: Path, dest: Path, step: int) -> None:
+    """`src`'s loss log with only its rows up to `step`, written atomically (`dest` may be `src`): a resumed run drops
+    the steps it replays, and a run published at a snapshot ships the log up to it."""
+    with open(src, newline="") as fh:
+        rows = list(csv.reader(fh))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    tmp = dest.with_name(dest.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    os.replace(tmp, dest)
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -223,15 +235,8 @@ class Run:
         return run
 
     def _truncate_losses(self, step: int) -> None:
-        if not self.losses_path.is_file():
-            return
-        with open(self.losses_path, newline="") as fh:
-            rows = list(csv.reader(fh))
-        kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
-        tmp = self.losses_path.with_name(LOSSES_NAME + ".tmp")
-        with open(tmp, "w", newline="") as fh:
-            csv.writer(fh).writerows(kept)
-        os.replace(tmp, self.losses_path)
+        if self.losses_path.is_file():
+            write_losses_up_to(self.losses_path, self.losses_path, step)
 
     # --- snapshots --------------------------------------------------------------------------
     def snapshot(self) -> dict:
