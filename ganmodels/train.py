@@ -144,11 +144,13 @@ class Run:
         size = cfg.image_size or (source.card.image_size if source else None) or (
             128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
         hp = {**family.default_hparams(), **cfg.hp_overrides}
-        scale_range = hp.get("scale_range")
-        if scale_range is not None and not (isinstance(scale_range, list) and len(scale_range) == 2
-                                            and all(isinstance(v, int) for v in scale_range) and max(scale_range) >= size):
-            raise SystemExit(f"scale_range must be [MIN, MAX] image sides in pixels with MAX >= the image size {size}, not {scale_range}")
-        data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed, scale_range)
+        try:
+            data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed,
+                                      hp.get("scale_range"))
+        except DatasetError:
+            raise
+        except ValueError as exc:  # an hparam the data loading reads (CycleGAN's scale_range)
+            raise SystemExit(str(exc)) from None
         num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
         arch = {**family.default_arch(size, channels, num_classes), **(source.card.arch if source else {}), **cfg.arch_overrides}
         if family.translator and cfg.data_root:

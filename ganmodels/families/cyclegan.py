@@ -110,9 +110,13 @@ def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
     """The side photos are resized to before random crops of `image_size` (upstream: 286 for 256): the scale
     at which the model saw the world, so the one it translates best at. With `scale_range` (hparam) photos are
     kept at its largest side and each step resizes them to a random side within it."""
-    if scale_range:
-        return int(max(scale_range))
-    return (int(image_size * 1.125) + 3) // 4 * 4
+    if scale_range is None:
+        return (int(image_size * 1.125) + 3) // 4 * 4
+    if not (isinstance(scale_range, list) and len(scale_range) == 2 and all(type(v) is int for v in scale_range)
+            and max(scale_range) >= image_size):
+        raise ValueError(f"scale_range must be [MIN, MAX] image sides in pixels with MAX >= the image size {image_size}, "
+                         f"not {scale_range}")
+    return max(scale_range)
 
 
 class CycleGANTrainer(GANTrainer):
