@@ -319,6 +319,17 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def training_commands(card: ModelCard) -> str | None:
+    """The commands that trained this model, the start and then each resume, as one shell snippet to rerun."""
+    command = card.training.get("command")
+    if not command:
+        return None
+    lines = [command]
+    for resume in card.training.get("resumed_by", []):
+        lines += [f"# then, from step {resume['from_step']}:", resume["command"]]
+    return "\n".join(lines)
+
+
 def snapshots(card: ModelCard) -> list[dict]:
     """The card's snapshots in step order."""
     return sorted((s for s in card.snapshots if isinstance(s, dict) and "step" in s), key=lambda s: int(s["step"]))

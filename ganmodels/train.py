@@ -425,9 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # A time-boxed run has no step count until it has measured its speed.
     steps = args.steps or (UNPLANNED_STEPS if args.minutes else None)
+    command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
             run = Run.resume(args.resume, args.device, steps)
+            # with the starting command, the card then says how to train its model again
+            run.card.training.setdefault("resumed_by", []).append({"from_step": run.step, "command": command})
         else:
             if not args.family:
                 raise SystemExit("name a family (or --resume RUN_DIR)")
@@ -439,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                 hp_overrides=_parse_overrides(args.hp), init_from=args.init_from,
             )
             run = Run.create(cfg)
-            run.card.training["command"] = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
+            run.card.training["command"] = command
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -302,7 +302,7 @@ if run.status == "stopped":
 
 st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
 
-command = card.training.get("command")
-if command:
-    with st.expander("How this run was started"):
-        st.code(command, language="bash")
+commands = support.training_commands(card)
+if commands:
+    with st.expander("How this run was trained"):
+        st.code(commands, language="bash")

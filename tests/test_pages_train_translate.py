@@ -154,6 +154,16 @@ def test_snapshot_slider_changes_the_grid(runs_dir):
     assert chart_specs(at)[0]["layout"]["shapes"][0]["x0"] == 2
 
 
+def test_progress_page_shows_how_the_run_was_trained_resumes_included(runs_dir):
+    card = read_card(runs_dir / "r1")
+    card.training["resumed_by"] = [{"from_step": 4, "command": "python -m ganmodels.train --resume runs/r1 --steps 8"}]
+    card.save(runs_dir / "r1")
+    at = page(PROGRESS, run="r1")
+    assert_clean(at)
+    shown = [c.value for c in at.code]
+    assert any(v.startswith("python -m ganmodels.train dcgan ") and v.endswith("--resume runs/r1 --steps 8") for v in shown), shown
+
+
 def test_smoothing_changes_the_curves(runs_dir):
     at = page(PROGRESS, run="r1")
     raw = chart_specs(at)[0]["data"][0]["y"]

@@ -173,6 +173,16 @@ def test_progress_of_a_time_boxed_run_before_it_has_planned(monkeypatch):
     assert support.progress(card, {"step": 300, "total_steps": 4000})[1] == "step 300 of 4,000"
 
 
+def test_training_commands_list_the_start_and_every_resume():
+    card = ModelCard(id="m", family="dcgan", arch={}, training={})
+    assert support.training_commands(card) is None
+    card.training = {"command": "python -m ganmodels.train dcgan --steps 10"}
+    assert support.training_commands(card) == "python -m ganmodels.train dcgan --steps 10"
+    card.training["resumed_by"] = [{"from_step": 10, "command": "python -m ganmodels.train --resume runs/m --steps 30"}]
+    assert support.training_commands(card).splitlines() == [
+        "python -m ganmodels.train dcgan --steps 10", "# then, from step 10:", "python -m ganmodels.train --resume runs/m --steps 30"]
+
+
 def test_snapshot_rows_and_metric_chart():
     card = ModelCard(id="r", family="sgan", arch={"image_size": 28, "channels": 1}, snapshots=[
         {"step": 20, "epoch": 0.2, "grid": "g2.png", "metrics": {"test_accuracy": 0.7, "note": "text", "flag": True}},

@@ -314,6 +314,20 @@ def test_missing_dataset_exits_2_with_message(family, extra, message, tmp_path, 
     assert not (tmp_path / "runs" / "x").exists(), "a failed start must not leave a half-made run folder"
 
 
+def test_a_resumed_run_records_each_resume_command_in_its_card(tmp_path, tiny_mnist, tiny_unpaired):
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "long", tiny_mnist, tiny_unpaired, steps=2, every=2)) == 0
+    for total in ("4", "6"):
+        assert gtrain.main(["--resume", str(runs / "long"), "--steps", total, "--no-progress"]) == 0
+    training = read_card(runs / "long").training
+    assert training["command"].startswith("python -m ganmodels.train dcgan ")
+    assert training["resumed_by"] == [
+        {"from_step": 2, "command": f"python -m ganmodels.train --resume {runs / 'long'} --steps 4 --no-progress"},
+        {"from_step": 4, "command": f"python -m ganmodels.train --resume {runs / 'long'} --steps 6 --no-progress"},
+    ]
+    assert training["steps_done"] == 6
+
+
 def test_resume_errors(tmp_path, trained, tiny_mnist, tiny_unpaired):
     with pytest.raises(SystemExit, match="nothing to resume"):
         gtrain.main(["--resume", str(tmp_path)])
