@@ -31,9 +31,9 @@ reference() {  # dataset, then ganmodels.classifier arguments
 reference mnist --data-root "$SHARED/mnist"
 reference fashion-mnist --data-root "$FASHION" --epochs 2
 reference horse2zebra --data-root "$SHARED/horse2zebra"
-train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 1000 \
+# both DCGANs ran 12000 steps, then were resumed to 50000: resuming replays the data and RNG, so one go is the same run
+train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 50000 --snapshot-every 1000 \
   --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999
-# the shipped dcgan-fashion ran 12000 steps, then was resumed to 50000: resuming replays the data and RNG, so one go is the same run
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 50000 --snapshot-every 1000 \
   --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
