@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Trains the reference classifiers and every model shipped in checkpoints/, one after another
-# (2 CPU cores: never two at once). The shipped wgan-gp-mnist comes from scripts/gpu_session.sh on a lent GPU
-# (the cards hold the commands); the recipes below are the CPU ones (bf16 where the CPU has it: --precision auto).
+# (2 CPU cores: never two at once; the cards hold the exact commands). bf16 where the CPU has it (--precision auto).
 # Re-running it resumes an interrupted run and skips finished ones; STEPS=N extends a resumed run to N steps.
 # GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
@@ -41,7 +40,8 @@ train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --st
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500
 train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 400
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
-train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 300 --snapshot-every 75
+# the shipped one was time-boxed (--minutes 50), which planned 7334 steps from its speed
+train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 7334 --snapshot-every 500 --hp ema=0.999
 # the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
 # then its generators go on at random photo sides 128-288 px; the shipped one is that run's step-5168 snapshot
 # (the card's "selection" says why), published from a copy of the run cut at that step
