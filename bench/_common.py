@@ -282,26 +282,21 @@ def find_page(keyword: str) -> Path | None:
     return None
 
 
-# JS run in the page: the src of every rendered image in the main area (Streamlit media URLs or data URIs).
-IMAGE_SRCS_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] img, section.main img'))
-  .filter(i => i.closest('[data-testid="stSidebar"]') === null && i.closest('[data-testid="stImage"], [data-testid="stImageContainer"], [data-testid="stFullScreenFrame"]'))
-  .map(i => i.currentSrc || i.src)"""
+# JS expression: every rendered image in the main area (Streamlit media URLs or data URIs), sidebar left out.
+_MAIN_IMAGES = """Array.from(document.querySelectorAll('[data-testid="stMain"] img, section.main img'))
+  .filter(i => i.closest('[data-testid="stSidebar"]') === null && i.closest('[data-testid="stImage"], [data-testid="stImageContainer"], [data-testid="stFullScreenFrame"]'))"""
+# JS expression: some image's src differs from the list `srcs`, and every image is decoded (painted).
+_IMAGES_CHANGED_FROM = """((srcs) => { const imgs = """ + _MAIN_IMAGES + """;
+  const now = imgs.map(i => i.currentSrc || i.src);
+  return now.length > 0 && (now.length !== srcs.length || now.some((s, k) => s !== srcs[k]))
+         && imgs.every(i => i.complete && i.naturalWidth > 0); })"""
+# JS expression, what Streamlit's own e2e tests wait on: 'notRunning' once a (fragment) run has finished; none stale.
+_APP_IDLE = """((app) => app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
+  && document.querySelectorAll('[data-stale="true"]').length === 0)(document.querySelector('[data-testid="stApp"]'))"""
 
-# JS predicate: some image's src differs from the list given, and every image is decoded (painted).
-IMAGES_CHANGED_JS = """(before) => {
-  const imgs = Array.from(document.querySelectorAll('[data-testid="stMain"] img, section.main img'))
-    .filter(i => i.closest('[data-testid="stSidebar"]') === null && i.closest('[data-testid="stImage"], [data-testid="stImageContainer"], [data-testid="stFullScreenFrame"]'));
-  const srcs = imgs.map(i => i.currentSrc || i.src);
-  if (srcs.length === 0) return false;
-  const changed = srcs.length !== before.length || srcs.some((s, k) => s !== before[k]);
-  return changed && imgs.every(i => i.complete && i.naturalWidth > 0);
-}"""
-
-
-# Streamlit's own e2e tests wait on this attribute: 'notRunning' once a (fragment) run has finished.
-APP_IDLE_JS = """() => { const app = document.querySelector('[data-testid="stApp"]');
-  return app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
-         && document.querySelectorAll('[data-stale="true"]').length === 0; }"""
+IMAGE_SRCS_JS = "() => " + _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)"
+IMAGES_CHANGED_JS = "(before) => " + _IMAGES_CHANGED_FROM + "(before)"
+APP_IDLE_JS = "() => " + _APP_IDLE
 
 
 def wait_app_idle(page, timeout_ms: int = 60_000) -> None:
@@ -310,12 +305,25 @@ def wait_app_idle(page, timeout_ms: int = 60_000) -> None:
 
 
 LATENT_SLIDER_NAME = r"^(Direction|Latent number) \d+"  # the Latent explorer's latent sliders (aria-label = label)
+# Drawn after the last latent slider: the app can look idle while its first run has drawn only some sliders, and a
+# count taken then leaves the rest unmoved, so wait for this button before counting.
+LATENT_SLIDERS_END = "Reset sliders"
+
+# JS predicate for a Latent explorer move, given LATENT_MOVE_BEFORE_JS from before the key press: its result is
+# painted. Usually that is a new, decoded image (IMAGES_CHANGED_JS), but a nearly flat generator can draw the same
+# picture for a 0.1 step; so a move also counts as done once the address bar, which that page rewrites with the
+# slider values on every run, has changed and the app is idle again.
+LATENT_MOVE_DONE_JS = ("(before) => " + _IMAGES_CHANGED_FROM + "(before.srcs) || (window.location.href !== before.url && "
+                       + _APP_IDLE + ")")
+LATENT_MOVE_BEFORE_JS = "() => ({url: window.location.href, srcs: " + _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)})"
 
 
-def latent_sliders(page):
-    """The keyboard-focusable range inputs of the Latent explorer's latent sliders (not truncation, grid, steps)."""
+def latent_sliders(page, timeout_ms: int = 60_000):
+    """The keyboard-focusable range inputs of the Latent explorer's latent sliders (not truncation, grid, steps),
+    once all are drawn (LATENT_SLIDERS_END)."""
     import re
 
+    page.get_by_role("button", name=LATENT_SLIDERS_END).wait_for(timeout=timeout_ms)
     return page.get_by_role("slider", name=re.compile(LATENT_SLIDER_NAME))
 
 
@@ -332,6 +340,16 @@ def move_slider_and_wait(page, slider, key: str = "ArrowRight", timeout_ms: int 
     t0 = time.perf_counter()
     page.keyboard.press(key)
     page.wait_for_function(IMAGES_CHANGED_JS, arg=before, timeout=timeout_ms, polling="raf")
+    return time.perf_counter() - t0
+
+
+def move_latent_slider_and_wait(page, slider, key: str = "ArrowRight", timeout_ms: int = 120_000) -> float:
+    """Seconds from an arrow key on a Latent explorer slider to its result painted (LATENT_MOVE_DONE_JS)."""
+    slider.focus()
+    before = page.evaluate(LATENT_MOVE_BEFORE_JS)
+    t0 = time.perf_counter()
+    page.keyboard.press(key)
+    page.wait_for_function(LATENT_MOVE_DONE_JS, arg=before, timeout=timeout_ms, polling="raf")
     return time.perf_counter() - t0
 
 

@@ -1,8 +1,8 @@
 """Several people at once: N browser sessions moving Latent explorer sliders against one Streamlit server.
 
 Each session (its own browser context, so its own Streamlit session) opens the Latent explorer on one
-28-px model and moves its latent sliders back to back for the duration: key press, wait for the new image
-painted, next key press. Counted: moves, errors (timeouts, exception boxes, page errors), latency median
+28-px model and moves its latent sliders back to back for the duration: key press, wait for that move's picture
+painted (LATENT_MOVE_DONE_JS) and the app idle, next key press. Counted: moves, errors (timeouts, exception boxes, page errors), latency median
 and p95 per move; the server's RSS at start (after its first page), its peak (sampled each second) and at the end.
 Baseline: one session alone on the same server, measured first, so the ratio shows what sharing costs.
 
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, IMAGE_SRCS_JS, IMAGES_CHANGED_JS, LATENT_SLIDER_NAME, StreamlitServer,
+from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME, LATENT_SLIDERS_END, StreamlitServer,
                      bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
@@ -33,6 +33,7 @@ async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, 
         await page.goto(url, wait_until="domcontentloaded")
         await page.wait_for_selector('[data-testid="stMain"] img', timeout=timeout_ms)
         await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=100)
+        await page.get_by_role("button", name=LATENT_SLIDERS_END).wait_for(timeout=timeout_ms)
         sliders = page.get_by_role("slider", name=re.compile(LATENT_SLIDER_NAME))
         k = await sliders.count()
         if not k:
@@ -47,10 +48,10 @@ async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, 
             i += 1
             try:
                 await slider.focus()
-                before = await page.evaluate(IMAGE_SRCS_JS)
+                before = await page.evaluate(LATENT_MOVE_BEFORE_JS)
                 t0 = time.perf_counter()
                 await page.keyboard.press(key)
-                await page.wait_for_function(IMAGES_CHANGED_JS, arg=before, timeout=timeout_ms, polling="raf")
+                await page.wait_for_function(LATENT_MOVE_DONE_JS, arg=before, timeout=timeout_ms, polling="raf")
                 latencies.append(time.perf_counter() - t0)
                 await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=50)
                 if await page.locator('[data-testid="stException"]').count():

@@ -1,7 +1,8 @@
 """Browser-measured latency from a slider key press to the new image painted, in headless chromium.
 
 For every 28-px model on the Latent explorer page: focus one of its latent sliders, press ArrowRight, and
-time until an image in the main area has a new src and is decoded. Moves rotate over the sliders so every
+time until an image in the main area has a new src and is decoded (or, where the picture comes out the same,
+until the move's run has finished: bench/_common.py LATENT_MOVE_DONE_JS). Moves rotate over the sliders so every
 state is new (no cache hit flatters us). On the CycleGAN page: upload a 640x480 JPEG, then step the
 "Largest side" slider through 256..512 (a new photo for each sweep, so no state repeats).
 
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from _common import (StreamlitServer, bench_parser, exception_on_page, figure, find_page, latent_sliders, machine,
-                     move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
+                     move_latent_slider_and_wait, move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
                      wait_app_idle, wait_images)
 
 CYCLEGAN_SIZE_SLIDER = "Largest side"
@@ -61,12 +62,12 @@ def latent_moves(page, base: str, model_id: str, moves: int, warmup: int, pause:
     if k == 0:
         raise RuntimeError(f"{model_id}: no latent sliders on the Latent explorer")
     for i in range(warmup):
-        move_slider_and_wait(page, sliders.nth(i % k))
+        move_latent_slider_and_wait(page, sliders.nth(i % k))
     wait_app_idle(page)
     out = []
     with training_paused(pause):
         for i in range(moves):
-            out.append(move_slider_and_wait(page, sliders.nth((warmup + i) % k)))
+            out.append(move_latent_slider_and_wait(page, sliders.nth((warmup + i) % k)))
             wait_app_idle(page)  # the next key press starts from a settled page, as a user's would
     return out
 
