@@ -316,6 +316,7 @@ LATENT_SLIDERS_END = "Reset sliders"
 LATENT_MOVE_DONE_JS = ("(before) => " + _IMAGES_CHANGED_FROM + "(before.srcs) || (window.location.href !== before.url && "
                        + _APP_IDLE + ")")
 LATENT_MOVE_BEFORE_JS = "() => ({url: window.location.href, srcs: " + _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)})"
+LATENT_MOVE = (LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS)  # `until` for move_slider_and_wait
 
 
 def latent_sliders(page, timeout_ms: int = 60_000):
@@ -333,23 +334,16 @@ def slider_named(page, label: str):
     return page.get_by_role("slider", name=re.compile("^" + re.escape(label)))
 
 
-def move_slider_and_wait(page, slider, key: str = "ArrowRight", timeout_ms: int = 120_000) -> float:
-    """Seconds from an arrow key on `slider` (a locator) to a changed, decoded image in the main area."""
+def move_slider_and_wait(page, slider, key: str = "ArrowRight", timeout_ms: int = 120_000,
+                         until: tuple[str, str] = (IMAGE_SRCS_JS, IMAGES_CHANGED_JS)) -> float:
+    """Seconds from an arrow key on `slider` (a locator) to `until` = (state read before, predicate on it) holding;
+    by default a changed, decoded image in the main area (LATENT_MOVE for Latent explorer sliders)."""
+    before_js, done_js = until
     slider.focus()
-    before = page.evaluate(IMAGE_SRCS_JS)
+    before = page.evaluate(before_js)
     t0 = time.perf_counter()
     page.keyboard.press(key)
-    page.wait_for_function(IMAGES_CHANGED_JS, arg=before, timeout=timeout_ms, polling="raf")
-    return time.perf_counter() - t0
-
-
-def move_latent_slider_and_wait(page, slider, key: str = "ArrowRight", timeout_ms: int = 120_000) -> float:
-    """Seconds from an arrow key on a Latent explorer slider to its result painted (LATENT_MOVE_DONE_JS)."""
-    slider.focus()
-    before = page.evaluate(LATENT_MOVE_BEFORE_JS)
-    t0 = time.perf_counter()
-    page.keyboard.press(key)
-    page.wait_for_function(LATENT_MOVE_DONE_JS, arg=before, timeout=timeout_ms, polling="raf")
+    page.wait_for_function(done_js, arg=before, timeout=timeout_ms, polling="raf")
     return time.perf_counter() - t0
 
 

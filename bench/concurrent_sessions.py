@@ -1,9 +1,10 @@
 """Several people at once: N browser sessions moving Latent explorer sliders against one Streamlit server.
 
 Each session (its own browser context, so its own Streamlit session) opens the Latent explorer on one
-28-px model and moves its latent sliders back to back for the duration: key press, wait for that move's picture
-painted (LATENT_MOVE_DONE_JS) and the app idle, next key press. Counted: moves, errors (timeouts, exception boxes, page errors), latency median
-and p95 per move; the server's RSS at start (after its first page), its peak (sampled each second) and at the end.
+28-px model and moves its latent sliders back to back for the duration: key press, wait for that move's
+picture painted (LATENT_MOVE_DONE_JS) and the app idle, next key press. Counted: moves, errors (timeouts,
+exception boxes, page errors), latency median and p95 per move; the server's RSS at start (after its first
+page), its peak (sampled each second) and at the end.
 Baseline: one session alone on the same server, measured first, so the ratio shows what sharing costs.
 
     python bench/concurrent_sessions.py [--sessions 8] [--seconds 60] [--model ID] [--no-post-script-gc] [--server-threads N] [--pause-training] [--smoke]
@@ -19,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME, LATENT_SLIDERS_END, StreamlitServer,
-                     bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
+from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME,
+                     LATENT_SLIDERS_END, StreamlitServer, bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
     """One user: open the page, wait for the gate, move sliders until time is up."""

@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import (StreamlitServer, bench_parser, exception_on_page, figure, find_page, latent_sliders, machine,
-                     move_latent_slider_and_wait, move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
+from _common import (LATENT_MOVE, StreamlitServer, bench_parser, exception_on_page, figure, find_page, latent_sliders, machine,
+                     move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
                      wait_app_idle, wait_images)
 
 CYCLEGAN_SIZE_SLIDER = "Largest side"
@@ -62,12 +62,12 @@ def latent_moves(page, base: str, model_id: str, moves: int, warmup: int, pause:
     if k == 0:
         raise RuntimeError(f"{model_id}: no latent sliders on the Latent explorer")
     for i in range(warmup):
-        move_latent_slider_and_wait(page, sliders.nth(i % k))
+        move_slider_and_wait(page, sliders.nth(i % k), until=LATENT_MOVE)
     wait_app_idle(page)
     out = []
     with training_paused(pause):
         for i in range(moves):
-            out.append(move_latent_slider_and_wait(page, sliders.nth((warmup + i) % k)))
+            out.append(move_slider_and_wait(page, sliders.nth((warmup + i) % k), until=LATENT_MOVE))
             wait_app_idle(page)  # the next key press starts from a settled page, as a user's would
     return out
 
