@@ -72,10 +72,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     for name in fixed + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
-    if (run / LOSSES_NAME).is_file() and step is not None:
+    if (run / LOSSES_NAME).is_file():
         write_losses_up_to(run / LOSSES_NAME, staging / LOSSES_NAME, step)
-    elif (run / LOSSES_NAME).is_file():
-        shutil.copy2(run / LOSSES_NAME, staging / LOSSES_NAME)
     for snap in card.snapshots:
         if snap.get("grid") and (run / snap["grid"]).is_file():
             (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)

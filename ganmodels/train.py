@@ -40,6 +40,7 @@ STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
+LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
 SNAPSHOTS_PER_RUN = 8  # when --snapshot-every is not given: early to final
 
@@ -72,16 +73,31 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_losses_up_to(src: Path, dest: Path, step: int) -> None:
-    """`src`'s loss log with only its rows up to `step`, written atomically (`dest` may be `src`): a resumed run drops
-    the steps it replays, and a run published at a snapshot ships the log up to it."""
+def loss_value(value: float) -> float:
+    """A loss as logged: LOSS_DIGITS significant digits. float32 carries about 7 and a GAN's losses move by percents
+    from one step to the next, so nothing a plot shows is lost, and a long run's log is half the size of one in
+    Python's full 17-digit repr."""
+    return float(f"{value:.{LOSS_DIGITS}g}")
+
+
+def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
+    """`src`'s loss log with only its rows up to `step` (all without one) and its losses at LOSS_DIGITS, written
+    atomically (`dest` may be `src`): a resumed run drops the steps it replays, a run published at a snapshot ships
+    the log up to it, and a log written before LOSS_DIGITS ships at the size a new one has."""
     with open(src, newline="") as fh:
         rows = list(csv.reader(fh))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    kept = rows[:1] + [r[:2] + [_logged(v) for v in r[2:]] for r in rows[1:] if r and (step is None or int(r[0]) <= step)]
     tmp = dest.with_name(dest.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(kept)
     os.replace(tmp, dest)
+
+
+def _logged(text: str) -> str:
+    try:
+        return repr(loss_value(float(text)))
+    except ValueError:
+        return text
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -317,7 +333,8 @@ class Run:
                         bar.update(self.step)
                     if not all(map(_finite, losses.values())):
                         raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
-                    buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **losses})
+                    logged = {k: loss_value(v) for k, v in losses.items()}
+                    buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **logged})
                     if writer is None:
                         writer = csv.DictWriter(fh, fieldnames=list(buffer[0]))
                         if not header:

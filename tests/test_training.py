@@ -90,7 +90,11 @@ def trained(tmp_path_factory, tiny_mnist, tiny_unpaired):
 
 
 def read_rows(folder: Path) -> tuple[list[str], list[list[str]]]:
-    with open(folder / "losses.csv", newline="") as fh:
+    return read_rows_of(folder / "losses.csv")
+
+
+def read_rows_of(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     return rows[0], rows[1:]
 
@@ -119,6 +123,7 @@ def test_train_every_family(family, trained):
     assert steps == list(range(1, STEPS + 1)), "one row per step, no gaps or duplicates"
     for row in rows:
         assert all(math.isfinite(float(v)) for v in row), row
+        assert all(float(v) == gtrain.loss_value(float(v)) for v in row[2:]), f"losses at LOSS_DIGITS: {row}"
     columns = read_losses(folder)
     assert columns["step"][-1] == STEPS and len(columns["d_total"]) == STEPS
 
@@ -173,6 +178,21 @@ def kill_at(monkeypatch, step: int) -> None:
             raise SimulatedKill(f"killed at step {step}")
 
     monkeypatch.setattr(gtrain.Run, "write_status", write_status)
+
+
+def test_write_losses_up_to_keeps_rows_and_logs_losses_at_six_digits(tmp_path):
+    """Publishing a log written at full precision ships it at the size a new one has, the same to 6 digits."""
+    src = tmp_path / "losses.csv"
+    src.write_text("step,epoch,d_real,g\n1,0.0011,0.8796935081481934,-1.2345678901234e-05\n"
+                   "2,0.0021,0.4220797121524811,nan\n3,0.0032,12345678.9,1\n")
+    gtrain.write_losses_up_to(src, tmp_path / "all.csv")
+    header, rows = read_rows_of(tmp_path / "all.csv")
+    assert header == ["step", "epoch", "d_real", "g"]
+    assert rows == [["1", "0.0011", "0.879694", "-1.23457e-05"], ["2", "0.0021", "0.42208", "nan"],
+                    ["3", "0.0032", "12345700.0", "1.0"]]
+    gtrain.write_losses_up_to(src, src, step=2)
+    assert [r[0] for r in read_rows_of(src)[1]] == ["1", "2"]
+    assert_no_temporary_files(tmp_path)
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
