@@ -278,8 +278,9 @@ def test_dcgan_round_trip_bit_exact(dcgan_folder):
     assert torch.equal(out, expected)
     # a second load gives the same images again
     assert torch.equal(load_model(folder, device="cpu").generate(z), expected)
-    # batching inside generate() must not change the result
-    assert torch.equal(model.generate(z, batch_size=4), expected)
+    # batching inside generate() must not change the result, up to float rounding: oneDNN may pick another
+    # convolution kernel for another batch size (it does with one intra-op thread), so not bit for bit
+    torch.testing.assert_close(model.generate(z, batch_size=4), expected, rtol=0, atol=1e-6)
 
 
 def test_half_precision_storage(tmp_path):
