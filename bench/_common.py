@@ -294,7 +294,9 @@ _IMAGES_CHANGED_FROM = """((srcs) => { const imgs = """ + _MAIN_IMAGES + """;
 _APP_IDLE = """((app) => app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
   && document.querySelectorAll('[data-stale="true"]').length === 0)(document.querySelector('[data-testid="stApp"]'))"""
 
-IMAGE_SRCS_JS = "() => " + _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)"
+_IMAGE_SRCS = _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)"  # JS expression: their srcs
+
+IMAGE_SRCS_JS = "() => " + _IMAGE_SRCS
 IMAGES_CHANGED_JS = "(before) => " + _IMAGES_CHANGED_FROM + "(before)"
 APP_IDLE_JS = "() => " + _APP_IDLE
 
@@ -315,7 +317,7 @@ LATENT_SLIDERS_END = "Reset sliders"
 # slider values on every run, has changed and the app is idle again.
 LATENT_MOVE_DONE_JS = ("(before) => " + _IMAGES_CHANGED_FROM + "(before.srcs) || (window.location.href !== before.url && "
                        + _APP_IDLE + ")")
-LATENT_MOVE_BEFORE_JS = "() => ({url: window.location.href, srcs: " + _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)})"
+LATENT_MOVE_BEFORE_JS = "() => ({url: window.location.href, srcs: " + _IMAGE_SRCS + "})"
 LATENT_MOVE = (LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS)  # `until` for move_slider_and_wait
 
 
