@@ -290,9 +290,12 @@ _IMAGES_CHANGED_FROM = """((srcs) => { const imgs = """ + _MAIN_IMAGES + """;
   const now = imgs.map(i => i.currentSrc || i.src);
   return now.length > 0 && (now.length !== srcs.length || now.some((s, k) => s !== srcs[k]))
          && imgs.every(i => i.complete && i.naturalWidth > 0); })"""
-# JS expression, what Streamlit's own e2e tests wait on: 'notRunning' once a (fragment) run has finished; none stale.
+# JS expression, what Streamlit's own e2e tests wait on: 'notRunning' once a (fragment) run has finished; none stale;
+# and no skeleton: Streamlit loads each widget's code on its first use and holds its place with a stSkeleton until
+# then, so on a busy machine a run can have finished while a slider is still a skeleton (not yet a slider).
 _APP_IDLE = """((app) => app !== null && app.getAttribute('data-test-script-state') === 'notRunning'
-  && document.querySelectorAll('[data-stale="true"]').length === 0)(document.querySelector('[data-testid="stApp"]'))"""
+  && document.querySelectorAll('[data-stale="true"], [data-testid="stMain"] [data-testid="stSkeleton"]').length === 0)(
+  document.querySelector('[data-testid="stApp"]'))"""
 
 _IMAGE_SRCS = _MAIN_IMAGES + ".map(i => i.currentSrc || i.src)"  # JS expression: their srcs
 
@@ -302,13 +305,14 @@ APP_IDLE_JS = "() => " + _APP_IDLE
 
 
 def wait_app_idle(page, timeout_ms: int = 60_000) -> None:
-    """Until the script (or fragment) run has finished and no element is stale."""
+    """Until the script (or fragment) run has finished and every element is drawn and current."""
     page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=50)
 
 
 LATENT_SLIDER_NAME = r"^(Direction|Latent number) \d+"  # the Latent explorer's latent sliders (aria-label = label)
 # Drawn after the last latent slider: the app can look idle while its first run has drawn only some sliders, and a
-# count taken then leaves the rest unmoved, so wait for this button before counting.
+# count taken then leaves the rest unmoved, so wait for this button, and then for the app idle (no slider still a
+# skeleton), before counting.
 LATENT_SLIDERS_END = "Reset sliders"
 
 # JS predicate for a Latent explorer move, given LATENT_MOVE_BEFORE_JS from before the key press: its result is
@@ -323,10 +327,11 @@ LATENT_MOVE = (LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS)  # `until` for move_s
 
 def latent_sliders(page, timeout_ms: int = 60_000):
     """The keyboard-focusable range inputs of the Latent explorer's latent sliders (not truncation, grid, steps),
-    once all are drawn (LATENT_SLIDERS_END)."""
+    once all are drawn (LATENT_SLIDERS_END, then idle)."""
     import re
 
     page.get_by_role("button", name=LATENT_SLIDERS_END).wait_for(timeout=timeout_ms)
+    wait_app_idle(page, timeout_ms)
     return page.get_by_role("slider", name=re.compile(LATENT_SLIDER_NAME))
 
 

@@ -33,8 +33,8 @@ async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, 
     try:
         await page.goto(url, wait_until="domcontentloaded")
         await page.wait_for_selector('[data-testid="stMain"] img', timeout=timeout_ms)
-        await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=100)
         await page.get_by_role("button", name=LATENT_SLIDERS_END).wait_for(timeout=timeout_ms)
+        await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=100)
         sliders = page.get_by_role("slider", name=re.compile(LATENT_SLIDER_NAME))
         k = await sliders.count()
         if not k:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,28 @@ def test_latent_slider_changes_the_picture(app, page):
     changed = [a for a, b in zip(after, before) if a != b]
     assert changed, "no image changed after the slider moved"
     assert _image_bytes(page, changed[0]) != before_bytes, "the picture's bytes are the same after the slider moved"
+    assert exception_on_page(page) is None
+
+
+def test_latent_sliders_are_counted_once_their_code_has_loaded(app, page):
+    """Streamlit loads a widget's code on first use and holds its place with a skeleton meanwhile: on a busy machine
+    the explorer's run can finish with every slider still a skeleton. The benches' count must wait for them."""
+    base, ids, _ = app
+    model_id = _pick(ids, "dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
+    if model_id is None:
+        pytest.skip("no latent model among these checkpoints")
+
+    def late(route):
+        time.sleep(3)
+        route.continue_()
+
+    page.route(re.compile(r".*/Slider\.[^/]*\.js$"), late)
+    page.goto(page_url(base, find_page("latent"), f"model={model_id}"), wait_until="domcontentloaded")
+    sliders = latent_sliders(page, timeout_ms=TIMEOUT_MS)
+    counted = sliders.count()
+    assert counted >= 1, "latent_sliders returned while the sliders were still skeletons"
+    page.wait_for_timeout(1000)
+    assert sliders.count() == counted, "latent_sliders counted before every slider was drawn"
     assert exception_on_page(page) is None
 
 
