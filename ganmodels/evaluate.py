@@ -84,6 +84,18 @@ class RealStats:
         return cls._cache[key]
 
 
+def evaluation_inputs(model: LoadedModel, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(latents, class labels, InfoGAN categories) of n evaluation samples: the same for every evaluation of a
+    model, so figures compare across snapshots and runs. Conditional models get every class equally often."""
+    card, arch = model.card, model.card.arch
+    if card.family in ("cgan", "acgan"):
+        return sample_latents(EVAL_SEED, n, arch["z_dim"]), torch.arange(n) % arch["num_classes"], None
+    if card.family == "infogan":
+        codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(EVAL_SEED + 1))
+        return infogan_latent(sample_latents(EVAL_SEED, n, arch["z_dim"]), codes, cont, arch["num_categories"]), None, codes
+    return model.latents(EVAL_SEED, n), None, None
+
+
 def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None, companions: bool = True) -> dict:
     card = model.card
     dataset = card.dataset.get("name")
@@ -91,15 +103,8 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference
     ref = load_reference(dataset, reference_root)
     num_classes = ref.card["arch"]["num_classes"]
     stats = RealStats.get(dataset, ref, n, data_root, reference_root)
-    arch, labels, codes = card.arch, None, None
-    if card.family in ("cgan", "acgan"):
-        labels = torch.arange(n) % arch["num_classes"]
-        latents = sample_latents(EVAL_SEED, n, arch["z_dim"])
-    elif card.family == "infogan":
-        codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(EVAL_SEED + 1))
-        latents = infogan_latent(sample_latents(EVAL_SEED, n, arch["z_dim"]), codes, cont, arch["num_categories"])
-    else:
-        latents = model.latents(EVAL_SEED, n)
+    arch = card.arch
+    latents, labels, codes = evaluation_inputs(model, n)
     images = model.generate(latents, labels)
     feats, preds = ref.features_and_predictions(images)
     fid = frechet_distance(feats, stats["test_features"])

@@ -342,6 +342,30 @@ def test_shipped_card_metrics_reproduce(folder, tmp_path, monkeypatch):
         assert measured[key] == pytest.approx(card.metrics[key], rel=0.02, abs=0.005), key
 
 
+def test_fid_anatomy_script_measures_the_metric_and_every_shipped_model(tmp_path, monkeypatch, capsys):
+    """scripts/fid_anatomy.py, behind the note's account of the FID bars: a row per perturbation of the real test
+    images (more noise, more distance) and one per shipped MNIST latent model, with its readable share."""
+    import importlib.util
+
+    if not default_root("mnist").is_dir():
+        pytest.skip(f"mnist data is not available at {default_root('mnist')}")
+    mnist_models = [p.name for p in SHIPPED_MODELS if read_card(p).dataset.get("name") == "mnist" and "z_dim" in read_card(p).arch]
+    if not mnist_models:
+        pytest.skip("no shipped MNIST latent model")
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
+    spec = importlib.util.spec_from_file_location("fid_anatomy", REPO / "scripts" / "fid_anatomy.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--samples", "300"]) == 0
+    rows = {cells[0]: cells[1:] for cells in (line.strip("| ").split(" | ") for line in capsys.readouterr().out.splitlines()
+                                               if line.startswith("| ") and "---" not in line)}
+    assert float(rows["real + N(0, 0.05) noise"][0]) > float(rows["real + N(0, 0.02) noise"][0]) > 0
+    for name in mnist_models + ["real test images (the reference)"]:
+        share = float(rows[name][-1].rstrip("%"))
+        assert 0 <= share <= 100, (name, rows[name])
+    assert rows["real test images (the reference)"][0] == "", "the reference is not compared with itself"
+
+
 def test_publish_stores_photo_grids_as_jpeg_and_digit_grids_as_png(env, tmp_path):
     from ganmodels.publish import publish
 
