@@ -61,8 +61,11 @@ def main(argv=None) -> int:
     noise = torch.randn(test.shape, generator=seeded_generator(0))
     _, conf = measure(test)
     row("real test images (the reference)", None, conf)
-    for name, changed in (("real + N(0, 0.02) noise", test + 0.02 * noise), ("real + N(0, 0.05) noise", test + 0.05 * noise),
-                          ("real shifted 1 px right", torch.roll(test, 1, dims=-1)), ("real with 10% more ink", (test + 1) * 1.1 - 1)):
+    background = torch.full_like(test[..., :1], -1.0)
+    changes = {"real + N(0, 0.02) noise": test + 0.02 * noise, "real + N(0, 0.05) noise": test + 0.05 * noise,
+               "real shifted 1 px right": torch.cat([background, test[..., :-1]], dim=-1),
+               "real with 10% more ink": (test + 1) * 1.1 - 1}
+    for name, changed in changes.items():
         feats, conf = measure(changed.clamp(-1, 1))
         row(name, frechet_distance(feats, test_features), conf)
     for path in list_checkpoints(args.checkpoints):
