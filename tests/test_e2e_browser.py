@@ -97,6 +97,10 @@ def _open(page, url: str) -> None:
     wait_app_idle(page, timeout_ms=TIMEOUT_MS)
 
 
+# the latent families a Latent explorer test picks from, most typical first
+LATENT_FAMILIES = ("dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
+
+
 def _pick(ids: dict[str, list[str]], *families: str) -> str | None:
     for family in families:
         if ids.get(family):
@@ -131,7 +135,7 @@ def _image_bytes(page, src: str) -> bytes:
 
 def test_latent_slider_changes_the_picture(app, page):
     base, ids, _ = app
-    model_id = _pick(ids, "dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
+    model_id = _pick(ids, *LATENT_FAMILIES)
     if model_id is None:
         pytest.skip("no latent model among these checkpoints")
     explorer = find_page("latent")
@@ -155,7 +159,7 @@ def test_latent_sliders_are_counted_once_their_code_has_loaded(app, page):
     """Streamlit loads a widget's code on first use and holds its place with a skeleton meanwhile: on a busy machine
     the explorer's run can finish with every slider still a skeleton. The benches' count must wait for them."""
     base, ids, _ = app
-    model_id = _pick(ids, "dcgan", "wgan_gp", "infogan", "mlp", "sgan", "cgan", "acgan")
+    model_id = _pick(ids, *LATENT_FAMILIES)
     if model_id is None:
         pytest.skip("no latent model among these checkpoints")
 

@@ -349,7 +349,8 @@ def test_fid_anatomy_script_measures_the_metric_and_every_shipped_model(tmp_path
 
     if not default_root("mnist").is_dir():
         pytest.skip(f"mnist data is not available at {default_root('mnist')}")
-    mnist_models = [p.name for p in SHIPPED_MODELS if read_card(p).dataset.get("name") == "mnist" and "z_dim" in read_card(p).arch]
+    shipped = [read_card(p) for p in SHIPPED_MODELS]
+    mnist_models = [c.id for c in shipped if c.dataset.get("name") == "mnist" and "z_dim" in c.arch]
     if not mnist_models:
         pytest.skip("no shipped MNIST latent model")
     monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
