@@ -126,6 +126,31 @@ def test_dcgan_rejects_unsupported_size(size):
     assert size not in SUPPORTED_SIZES
 
 
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp"])
+def test_extra_layers_deepen_both_nets_and_leave_the_default_layout_alone(name):
+    """`--arch extra_layers=N`: N stride-1 3x3 conv blocks in G and D; without it the nets (and so the keys of
+    every shipped and foreign checkpoint) are the plain DCGAN's."""
+    torch.manual_seed(0)
+    family = FAMILIES[name]
+    arch = tiny_arch(name, 28, 1)
+
+    def square_convs(net):
+        return [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1)]
+
+    plain_G, plain_D = family.build_generator(arch), family.build_discriminator(arch)
+    deep_G, deep_D = family.build_generator({**arch, "extra_layers": 2}), family.build_discriminator({**arch, "extra_layers": 2})
+    assert not square_convs(plain_G) and not square_convs(plain_D)
+    assert len(square_convs(deep_G)) == 2 and len(square_convs(deep_D)) == 2
+    assert len(deep_G.state_dict()) > len(plain_G.state_dict())
+    z, _ = generator_input(name, arch)
+    with torch.no_grad():
+        images = deep_G.eval()(z)
+        assert images.shape == (N, 1, 28, 28) and images.abs().max() <= 1
+        assert deep_D.eval()(images).shape == (N,)
+    rebuilt = family.build_generator({**arch, "extra_layers": 2})
+    rebuilt.load_state_dict(deep_G.state_dict())  # a card's arch rebuilds the same layout
+
+
 @pytest.mark.parametrize("name", ["cgan", "acgan"])
 def test_conditional_generator_needs_labels_and_uses_them(name):
     torch.manual_seed(0)

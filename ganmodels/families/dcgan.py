@@ -46,7 +46,11 @@ class LatentProjection(nn.ConvTranspose2d):
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, ngf: int = 64, num_classes: int = 0):
+    """`extra_layers` adds stride-1 3x3 conv blocks before the output layer (the WGAN authors' DCGAN option), for
+    depth where shapes are finished; with 0 the layer list, and so every checkpoint's keys, is Radford's."""
+
+    def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, ngf: int = 64, num_classes: int = 0,
+                 extra_layers: int = 0):
         super().__init__()
         start, ups = spatial_plan(image_size)
         self.z_dim, self.num_classes = z_dim, num_classes
@@ -55,6 +59,8 @@ class DCGANGenerator(nn.Module):
         for _ in range(ups - 1):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
             c //= 2
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         init_dcgan_weights(self)
@@ -70,14 +76,18 @@ class DCGANDiscriminator(nn.Module):
     """Conv feature stack plus a full-size conv head giving one logit per image.
 
     `num_classes` > 0 makes it a CGAN discriminator: one-hot label planes are
-    concatenated to the image channels.
+    concatenated to the image channels. `extra_layers` adds stride-1 3x3 conv blocks after the first layer,
+    mirroring the generator's.
     """
 
-    def __init__(self, channels: int = 1, image_size: int = 28, ndf: int = 64, norm: str = "batch", num_classes: int = 0):
+    def __init__(self, channels: int = 1, image_size: int = 28, ndf: int = 64, norm: str = "batch", num_classes: int = 0,
+                 extra_layers: int = 0):
         super().__init__()
         start, downs = spatial_plan(image_size)
         self.num_classes = num_classes
         layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(ndf, ndf, 3, 1, 1, bias=norm == "none"), make_norm(norm, ndf), nn.LeakyReLU(0.2, True)]
         c = ndf
         for _ in range(downs - 1):
             layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=norm == "none"), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
@@ -103,10 +113,11 @@ class DCGANFamily(Family):
         return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
 
     def build_generator(self, arch):
-        return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"])
+        return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"],
+                              extra_layers=arch.get("extra_layers", 0))
 
     def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"])
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], extra_layers=arch.get("extra_layers", 0))
 
 
 FAMILY = DCGANFamily()

@@ -50,7 +50,8 @@ class WGANGPFamily(DCGANFamily):
         return {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "batch_size": 64, "n_critic": 5, "gp_weight": 10.0}
 
     def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm="layer")
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm="layer",
+                                  extra_layers=arch.get("extra_layers", 0))
 
 
 FAMILY = WGANGPFamily()
