@@ -84,16 +84,18 @@ class RealStats:
         return cls._cache[key]
 
 
-def evaluation_inputs(model: LoadedModel, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def evaluation_inputs(model: LoadedModel, n: int, psi: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(latents, class labels, InfoGAN categories) of n evaluation samples: the same for every evaluation of a
-    model, so figures compare across snapshots and runs. Conditional models get every class equally often."""
+    model, so figures compare across snapshots and runs. Conditional models get every class equally often.
+    `psi` truncates the noise (not the codes), for measuring the truncation trick."""
     card, arch = model.card, model.card.arch
     if card.family in ("cgan", "acgan"):
-        return sample_latents(EVAL_SEED, n, arch["z_dim"]), torch.arange(n) % arch["num_classes"], None
+        return sample_latents(EVAL_SEED, n, arch["z_dim"], psi), torch.arange(n) % arch["num_classes"], None
     if card.family == "infogan":
         codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(EVAL_SEED + 1))
-        return infogan_latent(sample_latents(EVAL_SEED, n, arch["z_dim"]), codes, cont, arch["num_categories"]), None, codes
-    return model.latents(EVAL_SEED, n), None, None
+        noise = sample_latents(EVAL_SEED, n, arch["z_dim"], psi)
+        return infogan_latent(noise, codes, cont, arch["num_categories"]), None, codes
+    return model.latents(EVAL_SEED, n, psi), None, None
 
 
 def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None, companions: bool = True) -> dict:

@@ -8,7 +8,12 @@ In the reference classifier's feature space (what `python -m ganmodels.evaluate`
     a one-pixel shift, 10% more ink), which gives the issue's bar (3x the floor) its scale;
   - per shipped latent model of the dataset: its FID and the share of its samples the classifier names with at least
     90% confidence, beside the real test images' share: samples caught between two classes (a 4 becoming a 9) are
-    what a generator with one continuous latent space makes on the way from one class to another.
+    what a generator with one continuous latent space makes on the way from one class to another;
+  - how much FID is left once those in-between samples are set aside (the confidently named samples against the
+    confidently named real test images), and how widely the confidently named samples of one class spread in feature space against the
+    real ones (mean within-class feature variance, real = 1.00x): above 1 means odd shapes, below 1 too little variety.
+
+`--truncation PSI` draws the models' latents truncated at PSI (BigGAN's trick, as the latent explorer offers it).
 """
 from __future__ import annotations
 
@@ -36,46 +41,65 @@ def main(argv=None) -> int:
     p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--checkpoints", default=str(ROOT))
+    p.add_argument("--truncation", type=float, metavar="PSI", help="draw the models' latent noise truncated at PSI")
     args = p.parse_args(argv)
     n = args.samples
     ref = load_reference(args.dataset)
     stats = RealStats.get(args.dataset, ref, n)
     test_features = stats["test_features"]
 
-    def measure(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(features, confidence of the predicted class) per image."""
+    def measure(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(features, predicted class, its confidence) per image."""
         feats, _ = ref.features_and_predictions(images)
         with torch.inference_mode():
-            return feats, ref.net.head(feats.float()).softmax(1).amax(1)
+            confidence, predicted = ref.net.head(feats.float()).softmax(1).max(1)
+        return feats, predicted, confidence
 
-    def row(name: str, fid: float | None, confident: torch.Tensor) -> None:
-        cells = [name, "" if fid is None else f"{fid:.4f}", "" if fid is None else f"{fid / stats['floor']:.1f}x",
-                 f"{float((confident >= CONFIDENT).float().mean()):.1%}"]
+    def within_class_variance(feats: torch.Tensor, predicted: torch.Tensor, confident: torch.Tensor) -> float:
+        """Mean over classes of the total feature variance of the confidently named samples of that class."""
+        spreads = [feats[(predicted == k) & confident].double().var(0).sum() for k in range(int(predicted.max()) + 1)
+                   if int(((predicted == k) & confident).sum()) > 1]
+        return float(torch.stack(spreads).mean())
+
+    def row(name: str, images: torch.Tensor | None = None) -> None:
+        feats, predicted, confidence = measure(test if images is None else images)
+        confident = confidence >= CONFIDENT
+        cells = [name]
+        if images is None:
+            cells += ["", "", ""]
+        else:
+            fid = frechet_distance(feats, test_features)
+            cells += [f"{fid:.4f}", f"{fid / stats['floor']:.1f}x",
+                      f"{frechet_distance(feats[confident], confident_test_features) / stats['floor']:.1f}x"]
+        cells += [f"{float(confident.float().mean()):.1%}",
+                  f"{within_class_variance(feats, predicted, confident) / real_spread:.2f}x"]
         print("| " + " | ".join(cells) + " |")
 
-    print(f"{args.dataset}, {n} samples; floor (train vs test) {stats['floor']:.4f}; bar 3x the floor = {3 * stats['floor']:.4f}\n")
-    print(f"| images | classifier-FID | x floor | named with confidence >= {CONFIDENT:.0%} |")
-    print("| --- | --- | --- | --- |")
     test, _ = load_labelled(args.dataset, None, "test")
     test = test[:n].float()
+    feats, predicted, confidence = measure(test)
+    real_spread = within_class_variance(feats, predicted, confidence >= CONFIDENT)
+    confident_test_features = feats[confidence >= CONFIDENT]
+    print(f"{args.dataset}, {n} samples; floor (train vs test) {stats['floor']:.4f}; bar 3x the floor = {3 * stats['floor']:.4f}"
+          + (f"; latents truncated at {args.truncation}" if args.truncation else "") + "\n")
+    print(f"| images | classifier-FID | x floor | x floor, confidently named only | named with confidence >= {CONFIDENT:.0%} "
+          "| within-class spread |")
+    print("| --- | --- | --- | --- | --- | --- |")
     noise = torch.randn(test.shape, generator=seeded_generator(0))
-    _, conf = measure(test)
-    row("real test images (the reference)", None, conf)
+    row("real test images (the reference)")
     background = torch.full_like(test[..., :1], -1.0)
     changes = {"real + N(0, 0.02) noise": test + 0.02 * noise, "real + N(0, 0.05) noise": test + 0.05 * noise,
                "real shifted 1 px right": torch.cat([background, test[..., :-1]], dim=-1),
                "real with 10% more ink": (test + 1) * 1.1 - 1}
     for name, changed in changes.items():
-        feats, conf = measure(changed.clamp(-1, 1))
-        row(name, frechet_distance(feats, test_features), conf)
+        row(name, changed.clamp(-1, 1))
     for path in list_checkpoints(args.checkpoints):
         card = read_card(path) if path.is_dir() else None
         if card is None or card.dataset.get("name") != args.dataset or "z_dim" not in card.arch:
             continue
         model = load_model(path, device="cpu")
-        latents, labels, _ = evaluation_inputs(model, n)
-        feats, conf = measure(model.generate(latents, labels))
-        row(card.id, frechet_distance(feats, test_features), conf)
+        latents, labels, _ = evaluation_inputs(model, n, args.truncation)
+        row(card.id, model.generate(latents, labels))
     return 0
 
 

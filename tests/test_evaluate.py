@@ -17,7 +17,7 @@ from ganmodels.cards import read_card
 from ganmodels.checkpoint import list_checkpoints, load_model
 from ganmodels.data import default_root
 from ganmodels.classifier import load_reference, train_reference
-from ganmodels.evaluate import code_purity, coverage, evaluate_path, frechet_distance
+from ganmodels.evaluate import code_purity, coverage, evaluate_path, evaluation_inputs, frechet_distance
 from ganmodels.families import sgan as sgan_module
 
 REPO = Path(__file__).resolve().parent.parent
@@ -88,6 +88,19 @@ def test_code_purity_permuted_mapping():
 
 
 # ================================ evaluate_path on tiny runs ==============================================
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cgan", "infogan"])
+def test_evaluation_inputs_truncate_the_noise_but_not_labels_or_codes(tiny_checkpoints, family):
+    model = load_model(tiny_checkpoints / f"tiny-{family}", device="cpu")
+    z_dim = model.card.arch["z_dim"]
+    plain_z, plain_labels, plain_codes = evaluation_inputs(model, 200)
+    cut_z, cut_labels, cut_codes = evaluation_inputs(model, 200, psi=0.5)
+    assert plain_z[:, :z_dim].abs().max() > 1.5, "untruncated noise reaches the normal's tails"
+    assert cut_z[:, :z_dim].abs().max() <= 0.5
+    torch.testing.assert_close(cut_z[:, z_dim:], plain_z[:, z_dim:])  # InfoGAN's codes ride behind the noise
+    assert (cut_labels is None and plain_labels is None) or torch.equal(cut_labels, plain_labels)
+    assert (cut_codes is None and plain_codes is None) or torch.equal(cut_codes, plain_codes)
 
 
 TINY_ARGS = {
@@ -344,7 +357,8 @@ def test_shipped_card_metrics_reproduce(folder, tmp_path, monkeypatch):
 
 def test_fid_anatomy_script_measures_the_metric_and_every_shipped_model(tmp_path, monkeypatch, capsys):
     """scripts/fid_anatomy.py, behind the note's account of the FID bars: a row per perturbation of the real test
-    images (more noise, more distance) and one per shipped MNIST latent model, with its readable share."""
+    images (more noise, more distance) and one per shipped MNIST latent model, with its readable share, the FID
+    left without its unreadable samples and its within-class spread relative to the real digits'."""
     import importlib.util
 
     if not default_root("mnist").is_dir():
@@ -362,9 +376,14 @@ def test_fid_anatomy_script_measures_the_metric_and_every_shipped_model(tmp_path
                                                if line.startswith("| ") and "---" not in line)}
     assert float(rows["real + N(0, 0.05) noise"][0]) > float(rows["real + N(0, 0.02) noise"][0]) > 0
     for name in mnist_models + ["real test images (the reference)"]:
-        share = float(rows[name][-1].rstrip("%"))
+        share = float(rows[name][3].rstrip("%"))
         assert 0 <= share <= 100, (name, rows[name])
-    assert rows["real test images (the reference)"][0] == "", "the reference is not compared with itself"
+    reference = rows["real test images (the reference)"]
+    assert reference[:3] == ["", "", ""], "the reference is not compared with itself"
+    assert reference[4] == "1.00x", "within-class spread is relative to the real images'"
+    for name in mnist_models:
+        fid_x, confident_x, spread = (float(rows[name][i].rstrip("x")) for i in (1, 2, 4))
+        assert fid_x > 0 and confident_x > 0 and spread > 0, (name, rows[name])
 
 
 def test_publish_stores_photo_grids_as_jpeg_and_digit_grids_as_png(env, tmp_path):
