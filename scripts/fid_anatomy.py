@@ -10,8 +10,9 @@ In the reference classifier's feature space (what `python -m ganmodels.evaluate`
     90% confidence, beside the real test images' share: samples caught between two classes (a 4 becoming a 9) are
     what a generator with one continuous latent space makes on the way from one class to another;
   - how much FID is left once those in-between samples are set aside (the confidently named samples against the
-    confidently named real test images), and how widely the confidently named samples of one class spread in feature space against the
-    real ones (mean within-class feature variance, real = 1.00x): above 1 means odd shapes, below 1 too little variety.
+    confidently named real test images), and how widely the confidently named samples of one class spread in
+    feature space against the real ones (mean within-class feature variance, real = 1.00x): above 1 means odd
+    shapes, below 1 too little variety.
 
 `--truncation PSI` draws the models' latents truncated at PSI (BigGAN's trick, as the latent explorer offers it).
 """
@@ -57,12 +58,11 @@ def main(argv=None) -> int:
 
     def within_class_variance(feats: torch.Tensor, predicted: torch.Tensor, confident: torch.Tensor) -> float:
         """Mean over classes of the total feature variance of the confidently named samples of that class."""
-        spreads = [feats[(predicted == k) & confident].double().var(0).sum() for k in range(int(predicted.max()) + 1)
-                   if int(((predicted == k) & confident).sum()) > 1]
-        return float(torch.stack(spreads).mean())
+        members = (feats[(predicted == k) & confident] for k in range(int(predicted.max()) + 1))
+        return float(torch.stack([m.double().var(0).sum() for m in members if len(m) > 1]).mean())
 
     def row(name: str, images: torch.Tensor | None = None) -> None:
-        feats, predicted, confidence = measure(test if images is None else images)
+        feats, predicted, confidence = real if images is None else measure(images)
         confident = confidence >= CONFIDENT
         cells = [name]
         if images is None:
@@ -77,9 +77,10 @@ def main(argv=None) -> int:
 
     test, _ = load_labelled(args.dataset, None, "test")
     test = test[:n].float()
-    feats, predicted, confidence = measure(test)
-    real_spread = within_class_variance(feats, predicted, confidence >= CONFIDENT)
-    confident_test_features = feats[confidence >= CONFIDENT]
+    real = measure(test)
+    real_confident = real[2] >= CONFIDENT
+    real_spread = within_class_variance(real[0], real[1], real_confident)
+    confident_test_features = real[0][real_confident]
     print(f"{args.dataset}, {n} samples; floor (train vs test) {stats['floor']:.4f}; bar 3x the floor = {3 * stats['floor']:.4f}"
           + (f"; latents truncated at {args.truncation}" if args.truncation else "") + "\n")
     print(f"| images | classifier-FID | x floor | x floor, confidently named only | named with confidence >= {CONFIDENT:.0%} "

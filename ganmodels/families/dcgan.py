@@ -108,6 +108,7 @@ class DCGANFamily(Family):
     name = "dcgan"
     title = "DCGAN"
     summary = "Deep convolutional GAN (Radford et al. 2015)."
+    discriminator_norm = "batch"
 
     def default_arch(self, image_size, channels, num_classes):
         return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
@@ -117,7 +118,8 @@ class DCGANFamily(Family):
                               extra_layers=arch.get("extra_layers", 0))
 
     def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], extra_layers=arch.get("extra_layers", 0))
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm=self.discriminator_norm,
+                                  extra_layers=arch.get("extra_layers", 0))
 
 
 FAMILY = DCGANFamily()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .base import GANTrainer, frozen
-from .dcgan import DCGANDiscriminator, DCGANFamily
+from .dcgan import DCGANFamily
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -45,13 +45,10 @@ class WGANGPFamily(DCGANFamily):
     title = "WGAN-GP"
     summary = "Wasserstein GAN with gradient penalty: a critic scores realism instead of classifying."
     trainer_cls = WGANGPTrainer
+    discriminator_norm = "layer"  # a critic with a gradient penalty must not normalise across the batch
 
     def default_hparams(self):
         return {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "batch_size": 64, "n_critic": 5, "gp_weight": 10.0}
-
-    def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm="layer",
-                                  extra_layers=arch.get("extra_layers", 0))
 
 
 FAMILY = WGANGPFamily()
