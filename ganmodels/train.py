@@ -223,7 +223,10 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, folder: str | os.PathLike, device: str | None = None, extra_steps: int | None = None) -> "Run":
+    def resume(cls, folder: str | os.PathLike, device: str | None = None, extra_steps: int | None = None,
+               hp_overrides: dict | None = None) -> "Run":
+        """`hp_overrides` change hyper-parameters from here on (a learning-rate decay for the rest of the run, say);
+        the card's hparams then hold the new values and resumed_by the command that set them."""
         folder = Path(folder)
         state_path = folder / STATE_NAME
         if not state_path.is_file():
@@ -232,6 +235,7 @@ class Run:
         family = get_family(card.family)
         dev = pick_device(device)
         hp = card.training["hparams"]
+        hp.update(hp_overrides or {})
         if extra_steps:
             hp["total_steps"] = card.training["total_steps"] = extra_steps
         ds = card.dataset
@@ -239,11 +243,14 @@ class Run:
         data = load_training_data(family, dataset, ds.get("root"), card.image_size, ds.get("max_images"), hp.get("labels"),
                                   card.training["seed"], hp.get("scale_range"))
         G, D = family.build_generator(card.arch).to(dev), family.build_discriminator(card.arch).to(dev)
-        trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
+        try:
+            trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
+        except ValueError as exc:  # an hparam given with --hp
+            raise SystemExit(str(exc)) from None
         state = torch.load(state_path, map_location=dev, weights_only=True)
         trainer.load_state_dict(state["trainer"])
         torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
+        step = trainer.steps_done = int(state["step"])
         fixed = load_file(str(folder / FIXED_NAME))
         # Anything logged or snapshotted after the state we resume from is replayed, so drop it.
         card.snapshots = [s for s in card.snapshots if s["step"] <= step]
@@ -405,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=int, help="SGAN: number of labelled images (default 100)")
     p.add_argument("--max-images", type=int, help="use only the first N training images")
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE", help="architecture override, e.g. ngf=32 n_blocks=6")
-    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override, e.g. n_critic=5")
+    p.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override, e.g. n_critic=5; "
+                   "with --resume, from the resumed step on (e.g. decay_start=0.6)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="bf16: convolutions and matmuls in bfloat16 under autocast (about 2x on CPUs with AMX/AVX512-BF16); "
                    "auto (default) picks bf16 where the hardware has it, else fp32")
@@ -445,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
-            run = Run.resume(args.resume, args.device, steps)
+            run = Run.resume(args.resume, args.device, steps, _parse_overrides(args.hp))
             # with the starting command, the card then says how to train its model again
             run.card.training.setdefault("resumed_by", []).append({"from_step": run.step, "command": command})
         else:

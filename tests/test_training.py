@@ -583,6 +583,60 @@ def test_instance_noise_reaches_every_image_d_sees(family, instance_noise, tiny_
     assert all(m > 1.2 for m in seen) if instance_noise else all(m <= 1.0 + 1e-6 for m in seen)
 
 
+@pytest.mark.parametrize("family", ["dcgan", "wgan_gp", "cyclegan"])
+def test_learning_rates_and_instance_noise_decay_linearly_to_zero_from_their_starts(family, tiny_mnist, tiny_unpaired):
+    """total 10, decay_start 0.5: the rates hold for steps 0-4, then fall 1, 0.8, ... 0.2 of their base; the
+    instance noise (noise_decay_start 0) falls from the first step. CycleGAN decays from half its run by default."""
+    trainer = _cyclegan_trainer(tiny_unpaired) if family == "cyclegan" else _tiny_trainer(family, tiny_mnist)
+    trainer.hp.update(total_steps=10, lr_d=3e-4, instance_noise=0.5, noise_decay_start=0.0)
+    if family != "cyclegan":
+        trainer.hp["decay_start"] = 0.5
+    lrs, noise = [], []
+    for _ in range(10):
+        noise.append(trainer.instance_noise)
+        trainer.update()
+        lrs.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+    scale = [1.0] * 5 + [1.0, 0.8, 0.6, 0.4, 0.2]
+    assert lrs == pytest.approx([(trainer.hp["lr"] * f, 3e-4 * f) for f in scale])
+    assert noise == pytest.approx([0.5 * (10 - i) / 10 for i in range(10)])
+    assert trainer.steps_done == 10
+
+
+def test_resume_with_a_schedule_continues_from_the_resumed_step_and_records_it(tmp_path, tiny_mnist, tiny_unpaired):
+    """A run trained at a constant rate can be resumed with a decay for its remaining steps: the card then holds
+    the new hparams and the command that set them, and the rate at each step follows from the step alone."""
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "settle", tiny_mnist, tiny_unpaired, steps=4, every=4)) == 0
+    argv = ["--resume", str(runs / "settle"), "--steps", "8", "--hp", "decay_start=0.5", "--no-progress"]
+    run = gtrain.Run.resume(runs / "settle", extra_steps=8, hp_overrides={"decay_start": 0.5})
+    assert run.trainer.steps_done == 4
+    lr = run.trainer.hp["lr"]
+    rates = []
+    for _ in range(4):
+        run.trainer.update()
+        rates.append(run.trainer.opt_g.param_groups[0]["lr"])
+    assert rates == pytest.approx([lr * f for f in (1.0, 0.75, 0.5, 0.25)])
+    del run
+    assert gtrain.main(argv) == 0
+    training = read_card(runs / "settle").training
+    assert training["hparams"]["decay_start"] == 0.5 and training["steps_done"] == 8
+    assert training["resumed_by"] == [{"from_step": 4, "command": "python -m ganmodels.train " + " ".join(argv)}]
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "true", "'x'"])
+@pytest.mark.parametrize("key", ["decay_start", "noise_decay_start"])
+def test_bad_decay_start_is_refused_when_starting_or_resuming(key, bad, tmp_path, tiny_mnist, tiny_unpaired):
+    argv = train_argv("dcgan", tmp_path, "bad-decay", tiny_mnist, tiny_unpaired, steps=2, every=2)
+    with pytest.raises(SystemExit, match="a decay start is a fraction of the run between 0 and 1"):
+        gtrain.main([*argv, "--hp", f"{key}={bad}"])
+    assert not (tmp_path / "bad-decay").exists(), "a refused start leaves no run behind"
+    assert gtrain.main(argv) == 0
+    before = (tmp_path / "bad-decay" / "card.json").read_text()
+    with pytest.raises(SystemExit, match="a decay start is a fraction of the run between 0 and 1"):
+        gtrain.main(["--resume", str(tmp_path / "bad-decay"), "--steps", "4", "--hp", f"{key}={bad}"])
+    assert (tmp_path / "bad-decay" / "card.json").read_text() == before, "a refused resume leaves the run as it was"
+
+
 # --- CycleGAN scales and starting from a checkpoint ---------------------------------------------------
 
 

@@ -23,6 +23,18 @@ def init_dcgan_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def linear_decay(step: int, total: int, start: float | None) -> float:
+    """1 until the fraction `start` of the run, then linearly down to 0 at its last step; 1 throughout when
+    `start` is None. The factor depends on the step alone, so a resumed run (or one resumed with a schedule it
+    did not have) continues the same curve."""
+    if start is None:
+        return 1.0
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= start <= 1.0:
+        raise ValueError(f"a decay start is a fraction of the run between 0 and 1 (e.g. 0.6), not {start}")
+    decay_from = total * start
+    return 1.0 if step < decay_from else max(0.0, (total - step) / max(1.0, total - decay_from))
+
+
 def adam(params, lr: float, hp: dict, device: torch.device) -> torch.optim.Adam:
     """Adam with the run's betas; the fused kernel where the device has one (same update, fewer passes)."""
     betas = (hp["beta1"], hp.get("beta2", 0.999))
@@ -116,6 +128,26 @@ class GANTrainer:
         self.opt_d = adam(d_params, hp.get("lr_d", hp["lr"]), hp, device)
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         self.G_ema = averaged_generator(G, hp.get("ema"))
+        self.steps_done = 0  # Run.resume sets it: the schedules below read it
+        for key in ("decay_start", "noise_decay_start"):
+            linear_decay(0, 1, hp.get(key))  # a bad start is refused before any training
+
+    def schedule(self) -> None:
+        """Set this step's learning rates: hp `decay_start` (a fraction of the run) decays both linearly to zero
+        from there to the run's end (CycleGAN upstream; it also settles a GAN that has stopped improving at a
+        constant rate). They are set from hp at every step, so a resume that changes them takes effect, and the total
+        is read at every step, since a time-boxed run (train --minutes) fixes it only once its speed is known."""
+        scale = linear_decay(self.steps_done, self.hp.get("total_steps", 0), self.hp.get("decay_start"))
+        for opt, lr in ((self.opt_g, self.hp["lr"]), (self.opt_d, self.hp.get("lr_d", self.hp["lr"]))):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+
+    @property
+    def instance_noise(self) -> float:
+        """hp `instance_noise`, decayed linearly to zero from the fraction hp `noise_decay_start` of the run on:
+        noise lets D and G overlap early; annealed, D sees the fine detail late training has to get right."""
+        return self.hp.get("instance_noise", 0.0) * linear_decay(self.steps_done, self.hp.get("total_steps", 0),
+                                                                  self.hp.get("noise_decay_start"))
 
     @property
     def output_generator(self) -> nn.Module:
@@ -142,9 +174,9 @@ class GANTrainer:
         return torch.randn(*shape, generator=self.noise).to(self.device)
 
     def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
-        """x plus Gaussian instance noise of std hp `instance_noise` (if set): real and fake overlap, so D's gradient
+        """x plus Gaussian instance noise of std `instance_noise` (if set): real and fake overlap, so D's gradient
         to G stays informative instead of D separating them on detail G cannot fix yet."""
-        std = self.hp.get("instance_noise", 0.0)
+        std = self.instance_noise
         return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
 
     def random_labels(self, n: int) -> torch.Tensor:
@@ -181,6 +213,7 @@ class GANTrainer:
         """One training step in the run's precision. With bf16, autocast runs convolutions and matrix products in
         bfloat16 (2x the float32 rate on AMX CPUs, bench/train_throughput.py) while weights, Adam state, norms and
         losses stay float32, so no loss scaling is needed."""
+        self.schedule()
         if self.hp.get("precision") == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
                 losses = self.step()
@@ -188,6 +221,7 @@ class GANTrainer:
             losses = self.step()
         if self.G_ema is not None:
             self.G_ema.update_parameters(self.G)
+        self.steps_done += 1
         return losses
 
     def step(self) -> dict[str, float]:

@@ -122,20 +122,12 @@ def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
 class CycleGANTrainer(GANTrainer):
     def __init__(self, family, G, D, arch, hp, data, device, seed):
         super().__init__(family, G, D, arch, hp, data, device, seed)
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(o, self._lr_factor) for o in (self.opt_g, self.opt_d)]
         self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
 
     def take_data(self, data, seed):
         self.images_a, self.images_b = data["a"], data["b"]
         self.source = BatchSource(len(self.images_a), self.hp["batch_size"], seed)
         self.source_b = BatchSource(len(self.images_b), self.hp["batch_size"], seed + 7)
-
-    def _lr_factor(self, step: int) -> float:
-        """Upstream's schedule: constant, then linear decay to zero over the last part of the run. Reads the total
-        at every step, since a time-boxed run (train --minutes) fixes it only once its speed is known."""
-        total = self.hp["total_steps"]
-        decay_from = total * self.hp.get("decay_start", 0.5)
-        return 1.0 if step < decay_from else max(0.0, (total - step) / max(1.0, total - decay_from))
 
     def _crop(self, batch: torch.Tensor) -> torch.Tensor:
         """Random crop to the training size and random horizontal flip, upstream's augmentation; with the
@@ -158,15 +150,12 @@ class CycleGANTrainer(GANTrainer):
     def state_dict(self):
         return {
             **super().state_dict(), "source_b": self.source_b.state_dict(),
-            "schedulers": [s.state_dict() for s in self.schedulers],
             "pools": {d: p.state_dict() for d, p in self.pools.items()},
         }
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.source_b.load_state_dict(state["source_b"])
-        for s, sd in zip(self.schedulers, state["schedulers"]):
-            s.load_state_dict(sd)
         for d, p in self.pools.items():
             p.load_state_dict(state["pools"][d], self.device)
 
@@ -194,12 +183,10 @@ class CycleGANTrainer(GANTrainer):
         d_fake = 0.5 * (lsgan(D["b"](pooled_b), 0.0) + lsgan(D["a"](pooled_a), 0.0))
         (d_real + d_fake).backward()  # upstream halves each D's loss; summed over both Ds
         self.opt_d.step()
-        for s in self.schedulers:
-            s.step()
         return {
             "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_total.item(),
             "gan_a2b": gan_ab.item(), "gan_b2a": gan_ba.item(), "cycle": cycle.item(), "identity": identity.item(),
-            "lr": self.schedulers[0].get_last_lr()[0],
+            "lr": self.opt_g.param_groups[0]["lr"],
         }
 
 
