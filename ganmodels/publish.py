@@ -3,21 +3,25 @@
     python -m ganmodels.publish runs/dcgan-mnist --keep 6
     python -m ganmodels.publish runs/cyclegan-h2z --step 5168 --id cyclegan-horse2zebra
     python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
+    python -m ganmodels.publish runs/dcgan-mnist-restart --id dcgan-mnist --history-from checkpoints/dcgan-mnist
 
 Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
 JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so). With `--step N` the
 run ships as it stood at its step-N snapshot (when a later one is worse): that snapshot's generator, and the
-history up to it. Resumable training state is left behind in the run folder.
+history up to it. With `--history-from CHECKPOINT` (the published folder a run started from with --init-from) the
+shipped history is that checkpoint's followed by the run's, counted on from its last step. Resumable training state
+is left behind in the run folder.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 from pathlib import Path
 
 from PIL import Image
 
-from .cards import read_card
+from .cards import CardError, read_card
 from .checkpoint import load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
@@ -56,15 +60,30 @@ def cut_at(card, step: int) -> dict:
 
 
 def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
-            step: int | None = None) -> Path:
+            step: int | None = None, history_from: str | Path | None = None) -> Path:
     run = Path(run)
     card = read_card(run)
+    earlier = earlier_checkpoint(card, history_from) if history_from is not None else None
     weights_source = run / (cut_at(card, step)["weights"] if step is not None else card.weights)
     model_id = model_id or card.id
     dest = Path(dest_root) / model_id
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    try:
+        stage(run, card, staging, weights_source, model_id, keep, step, earlier)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed publish leaves nothing half-written beside dest
+        raise
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging.rename(dest)
+    return dest
+
+
+def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, keep: int, step: int | None,
+          earlier: tuple | None) -> None:
+    """Fill `staging` with what ships of `run` (see the module docstring): the card's figures and files as they will stand."""
     translator = get_family(card.family).translator
     # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
     fixed = [] if translator else [FIXED_NAME]
@@ -92,6 +111,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
             save_weights(read_weights(run / snap["weights"]), staging / snap["weights"], precision="float16")
         else:
             snap["weights"] = None  # grid and metrics kept, weights dropped to fit the size budget
+    if earlier is not None:
+        prepend_history(staging, card, *earlier)
     card.id = model_id
     card.training["snapshot_precision"] = "float16 (final generator float32)"
     if step is not None:
@@ -103,10 +124,81 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
         card.save(staging)
         card.samples = write_sample_sheets(load_model(staging, device="cpu"), staging)
     card.save(staging)
-    if dest.exists():
-        shutil.rmtree(dest)
-    staging.rename(dest)
-    return dest
+    if earlier is not None:
+        prune(staging, keep)  # over the whole history: the earlier checkpoint's snapshots count against `keep` too
+
+
+def earlier_checkpoint(card, folder: str | Path) -> tuple[Path, object]:
+    """The published checkpoint a run started from, checked to be the one its --init-from read (same id, steps,
+    family and arch), so that the history put before the run's is really this generator's."""
+    folder = Path(folder)
+    earlier = read_card(folder)
+    source = card.training.get("init_from")
+    if not source:
+        raise PublishError("the run did not start from a checkpoint (--init-from), so it has no earlier history to ship")
+    if (source.get("id"), source.get("steps_done")) != (earlier.id, earlier.training.get("steps_done")):
+        raise PublishError(f"the run started from {source.get('id')} at step {source.get('steps_done')}, but {folder} holds "
+                           f"{earlier.id} at step {earlier.training.get('steps_done')}")
+    if (earlier.family, earlier.arch) != (card.family, card.arch):
+        raise PublishError(f"{folder} holds a {earlier.family} with another architecture than the run's")
+    return folder, earlier
+
+
+def prepend_history(staging: Path, card, folder: Path, earlier) -> None:
+    """Put `earlier`'s snapshots, grids and loss log before the run's in `staging`, the run's steps, epochs and seconds
+    counted on from `earlier`'s, so a fine-tuned or warm-restarted model shows its whole training, not a run that
+    starts from an already trained generator. `earlier`'s final generator becomes a float16 snapshot."""
+    offset = int(earlier.training["steps_done"])
+    seconds = float(earlier.training.get("seconds") or 0.0)
+    epochs = max((float(s.get("epoch") or 0.0) for s in earlier.snapshots), default=0.0)
+    for snap in sorted(card.snapshots, key=lambda s: s["step"], reverse=True):  # last first: a new name is never taken
+        snap["step"] += offset
+        snap["epoch"] = round(float(snap.get("epoch") or 0.0) + epochs, 3)
+        if snap.get("seconds") is not None:
+            snap["seconds"] = round(snap["seconds"] + seconds, 1)
+        for key in ("grid", "weights"):
+            rel = snap.get(key)
+            if rel and rel != card.weights and (staging / rel).is_file():
+                renamed = Path(rel).with_name(f"step_{snap['step']:07d}{Path(rel).suffix}").as_posix()
+                (staging / rel).rename(staging / renamed)
+                snap[key] = renamed
+    for snap in earlier.snapshots:
+        snap = dict(snap)
+        if snap.get("grid") and (folder / snap["grid"]).is_file():
+            (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(folder / snap["grid"], staging / snap["grid"])
+        if snap.get("weights") == earlier.weights:
+            snap["weights"] = f"snapshots/step_{snap['step']:07d}.safetensors"
+            save_weights(read_weights(folder / earlier.weights), staging / snap["weights"], precision="float16")
+        elif snap.get("weights"):
+            (staging / snap["weights"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(folder / snap["weights"], staging / snap["weights"])
+        card.snapshots.append(snap)
+    card.snapshots.sort(key=lambda s: s["step"])
+    if (folder / LOSSES_NAME).is_file():
+        prepend_losses(folder / LOSSES_NAME, staging / LOSSES_NAME, offset, epochs)
+    training = card.training
+    before = {k: v for k, v in earlier.training.items() if k not in ("companions", "snapshot_precision")}
+    training.update(steps_done=int(training.get("steps_done") or 0) + offset,
+                    total_steps=int(training.get("total_steps") or 0) + offset,
+                    seconds=round(float(training.get("seconds") or 0.0) + seconds, 1),
+                    history_from={"id": earlier.id, "steps": offset, "training": before})
+
+
+def prepend_losses(earlier: Path, losses: Path, offset: int, epochs: float) -> None:
+    with open(earlier, newline="") as fh:
+        before = list(csv.reader(fh))
+    rows = []
+    if losses.is_file():
+        with open(losses, newline="") as fh:
+            rows = list(csv.reader(fh))
+        if rows and before and rows[0] != before[0]:
+            raise PublishError(f"the loss logs have different columns: {','.join(before[0])} and {','.join(rows[0])}")
+    shifted = [[str(int(r[0]) + offset), repr(round(float(r[1]) + epochs, 4)), *r[2:]] for r in rows[1:] if r]
+    tmp = losses.with_name(losses.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(before + shifted)
+    tmp.replace(losses)
 
 
 def photo_grids_as_jpeg(folder: Path, card, quality: int = PHOTO_GRID_QUALITY) -> None:
@@ -149,13 +241,15 @@ def main(argv=None) -> int:
     p.add_argument("--dest", default=str(DEFAULT_DEST))
     p.add_argument("--keep", type=int, default=6, help="generator snapshots to keep (evenly spaced, last included)")
     p.add_argument("--step", type=int, help="publish the run as it stood at this snapshot step (its generator and history)")
+    p.add_argument("--history-from", metavar="CHECKPOINT", help="the published folder the run started from (--init-from): "
+                   "ship its history before the run's")
     args = p.parse_args(argv)
     if args.prune:
         print(f"removed the weights of steps {prune(args.run, args.keep)}")
         return 0
     try:
-        print(publish(args.run, args.dest, args.id, args.keep, args.step))
-    except PublishError as exc:
+        print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from))
+    except (PublishError, CardError) as exc:
         raise SystemExit(f"publish: {exc}") from None
     return 0
 

@@ -445,6 +445,77 @@ def test_publish_at_a_step_ships_that_snapshot_and_the_history_up_to_it(env, tmp
     assert model.generate(model.latents(seed=0, n=2)).shape == (2, 1, 28, 28)
 
 
+def test_publish_with_history_from_ships_the_earlier_checkpoint_then_the_run(env, tmp_path):
+    """A run started from a published checkpoint (--init-from) ships with that checkpoint's history before its own,
+    its steps counted on, and replaces it in place when published under the same id."""
+    from safetensors.torch import load_file
+
+    from ganmodels.publish import main as publish_main
+
+    dest = tmp_path / "checkpoints"
+    assert publish_main([str(env["runs"] / "dcgan"), "--dest", str(dest), "--id", "digits", "--keep", "2"]) == 0
+    earlier = read_card(dest / "digits")
+    earlier_final = load_file(str(dest / "digits" / earlier.weights))
+    earlier_losses = (dest / "digits" / "losses.csv").read_text().splitlines()
+    assert gtrain.main(["dcgan", "--init-from", str(dest / "digits"), "--steps", "3", "--snapshot-every", "1",
+                        "--runs-dir", str(tmp_path), "--name", "restart", "--no-progress", "--data-root", str(env["mnist"]),
+                        "--batch-size", "16"]) == 0
+    run_card = read_card(tmp_path / "restart")
+    assert publish_main([str(tmp_path / "restart"), "--dest", str(dest), "--id", "digits", "--keep", "4",
+                         "--history-from", str(dest / "digits")]) == 0
+    folder = dest / "digits"
+    card = read_card(folder)
+    assert [s["step"] for s in card.snapshots] == [1, 2, 3, 4, 5]
+    assert card.training["steps_done"] == card.training["total_steps"] == 5 and card.training["status"] == "finished"
+    assert card.training["seconds"] == pytest.approx(earlier.training["seconds"] + run_card.training["seconds"], abs=0.2)
+    assert card.training["history_from"]["id"] == "digits" and card.training["history_from"]["steps"] == 2
+    assert card.training["history_from"]["training"]["command"] == earlier.training["command"]
+    epochs = [s["epoch"] for s in card.snapshots]
+    assert epochs == sorted(epochs) and epochs[2] > epochs[1]
+    grids = [s["grid"] for s in card.snapshots]
+    assert grids == [f"grids/step_{n:07d}.png" for n in range(1, 6)] and all((folder / g).is_file() for g in grids)
+    assert sorted(p.name for p in (folder / "grids").iterdir()) == [Path(g).name for g in grids]
+    # four weights over the whole history, the run's final generator the shipped one, the earlier final in float16
+    with_weights = [s for s in card.snapshots if s["weights"]]
+    assert len(with_weights) == 4 and card.snapshots[-1]["weights"] == card.weights
+    assert sorted(p.name for p in (folder / "snapshots").iterdir()) == sorted(
+        Path(s["weights"]).name for s in with_weights[:-1])
+    at_step_2 = next(s for s in card.snapshots if s["step"] == 2)
+    assert at_step_2["weights"] == "snapshots/step_0000002.safetensors"
+    stored = load_file(str(folder / at_step_2["weights"]))
+    assert all(t.dtype == torch.float16 for t in stored.values() if t.is_floating_point())
+    assert all(torch.allclose(stored[k].float(), earlier_final[k].float(), atol=1e-2) for k in earlier_final)
+    shipped, run_final = load_file(str(folder / card.weights)), load_file(str(tmp_path / "restart" / run_card.weights))
+    assert all(torch.equal(shipped[k], run_final[k]) for k in shipped)
+    rows = (folder / "losses.csv").read_text().splitlines()
+    assert rows[: len(earlier_losses)] == earlier_losses
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5]
+    model = load_model(folder, device="cpu")
+    assert model.generate(model.latents(seed=0, n=2)).shape == (2, 1, 28, 28)
+
+
+def test_publish_with_history_from_refuses_a_checkpoint_the_run_did_not_start_from(env, tmp_path):
+    from ganmodels.publish import main as publish_main
+
+    dest = tmp_path / "checkpoints"
+    assert publish_main([str(env["runs"] / "dcgan"), "--dest", str(dest), "--id", "digits"]) == 0
+    before = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*"))
+    with pytest.raises(SystemExit, match="did not start from a checkpoint"):
+        publish_main([str(env["runs"] / "dcgan"), "--dest", str(dest), "--id", "again", "--history-from", str(dest / "digits")])
+    with pytest.raises(SystemExit, match="no model card"):
+        publish_main([str(env["runs"] / "dcgan"), "--dest", str(dest), "--history-from", str(tmp_path / "missing")])
+    assert gtrain.main(["dcgan", "--init-from", str(dest / "digits"), "--steps", "1", "--runs-dir", str(tmp_path),
+                        "--name", "restart", "--no-progress", "--data-root", str(env["mnist"]), "--batch-size", "16"]) == 0
+    with pytest.raises(SystemExit, match="started from digits at step 2, but .* holds cgan at step 2"):
+        publish_main([str(tmp_path / "restart"), "--dest", str(dest), "--history-from", str(env["runs"] / "cgan")])
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == before, "a refused publish writes nothing"
+    (dest / "digits" / "losses.csv").write_text("step,loss\n1,0.5\n")
+    with pytest.raises(SystemExit, match="different columns: step,loss and step,epoch"):
+        publish_main([str(tmp_path / "restart"), "--dest", str(dest), "--id", "digits", "--history-from", str(dest / "digits")])
+    assert sorted(p.name for p in dest.iterdir()) == ["digits"], "no staging folder is left behind"
+    assert read_card(dest / "digits").training["steps_done"] == 2, "the checkpoint it would have replaced is untouched"
+
+
 def test_publish_at_a_step_refuses_what_it_cannot_cut(env, tmp_path):
     from ganmodels.publish import main as publish_main
 
