@@ -320,13 +320,22 @@ def format_duration(seconds: float) -> str:
 
 
 def training_commands(card: ModelCard) -> str | None:
-    """The commands that trained this model, the start and then each resume, as one shell snippet to rerun."""
-    command = card.training.get("command")
+    """The commands that trained this model, the start and then each resume, as one shell snippet to rerun; for a
+    model published after the checkpoint it started from (publish --history-from), that checkpoint's first."""
+    return _commands(card.training)
+
+
+def _commands(training: dict) -> str | None:
+    command = training.get("command")
     if not command:
         return None
     lines = [command]
-    for resume in card.training.get("resumed_by", []):
+    for resume in training.get("resumed_by", []):
         lines += [f"# then, from step {resume['from_step']}:", resume["command"]]
+    earlier = training.get("history_from")
+    before = _commands(earlier.get("training", {})) if isinstance(earlier, dict) else None
+    if before:
+        lines = [before, f"# then a new run from that step-{earlier.get('steps')} generator, published in its place:", *lines]
     return "\n".join(lines)
 
 

@@ -181,6 +181,13 @@ def test_training_commands_list_the_start_and_every_resume():
     card.training["resumed_by"] = [{"from_step": 10, "command": "python -m ganmodels.train --resume runs/m --steps 30"}]
     assert support.training_commands(card).splitlines() == [
         "python -m ganmodels.train dcgan --steps 10", "# then, from step 10:", "python -m ganmodels.train --resume runs/m --steps 30"]
+    restart = ModelCard(id="m", family="dcgan", arch={}, training={
+        "command": "python -m ganmodels.train dcgan --init-from checkpoints/m --steps 5",
+        "history_from": {"id": "m", "steps": 30, "training": card.training}})
+    assert support.training_commands(restart).splitlines() == [
+        "python -m ganmodels.train dcgan --steps 10", "# then, from step 10:", "python -m ganmodels.train --resume runs/m --steps 30",
+        "# then a new run from that step-30 generator, published in its place:",
+        "python -m ganmodels.train dcgan --init-from checkpoints/m --steps 5"]
 
 
 def test_snapshot_rows_and_metric_chart():
