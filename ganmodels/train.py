@@ -425,6 +425,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# What a resumed run keeps from its start: its data, nets, seed and folder. Given with --resume, these are refused,
+# not silently ignored.
+FIXED_ON_RESUME = {"dataset": "--dataset", "data_root": "--data-root", "image_size": "--image-size",
+                   "batch_size": "--batch-size", "labels": "--labels", "max_images": "--max-images", "arch": "--arch",
+                   "init_from": "--init-from", "seed": "--seed", "name": "--name", "runs_dir": "--runs-dir"}
+
+
+def _resume_overrides(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """The options a resume can change, as hyper-parameter overrides (like --hp); SystemExit for those it cannot."""
+    fixed = [flag for dest, flag in FIXED_ON_RESUME.items() if getattr(args, dest) != parser.get_default(dest)]
+    if fixed:
+        raise SystemExit(f"{', '.join(fixed)} cannot change when resuming: the run keeps the data, networks, seed and "
+                         "folder it started with (start a new run, or --init-from its folder, to change them)")
+    out = {}
+    if args.snapshot_every:
+        out["snapshot_every"] = args.snapshot_every
+    if args.lr is not None:
+        out["lr"] = args.lr
+    if args.precision != parser.get_default("precision"):
+        out["precision"] = args.precision
+    return out
+
+
 def _parse_overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
@@ -439,7 +462,8 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         set_cpu_threads(args.threads)
     except ValueError as exc:
@@ -453,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
-            run = Run.resume(args.resume, args.device, steps, _parse_overrides(args.hp))
+            run = Run.resume(args.resume, args.device, steps, {**_parse_overrides(args.hp), **_resume_overrides(args, parser)})
+            if args.family and args.family != run.card.family:
+                raise SystemExit(f"{args.resume} holds a {run.card.family} run, not {args.family}")
             # with the starting command, the card then says how to train its model again
             run.card.training.setdefault("resumed_by", []).append({"from_step": run.step, "command": command})
         else:

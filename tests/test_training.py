@@ -348,6 +348,28 @@ def test_a_resumed_run_records_each_resume_command_in_its_card(tmp_path, tiny_mn
     assert training["steps_done"] == 6
 
 
+def test_resume_takes_snapshot_every_lr_and_precision_and_refuses_what_it_cannot_change(tmp_path, tiny_mnist, tiny_unpaired):
+    """Options given with --resume either take effect from the resumed step or are refused; none is silently ignored."""
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "r", tiny_mnist, tiny_unpaired, steps=2, every=2)) == 0
+    before = read_card(runs / "r")
+    for flags in (["--batch-size", "8"], ["--arch", "ngf=16"], ["--seed", "5"], ["--data-root", str(tmp_path)],
+                  ["--init-from", str(runs / "r")], ["--dataset", "fashion-mnist", "--image-size", "32"]):
+        with pytest.raises(SystemExit, match="cannot change when resuming") as refused:
+            gtrain.main(["--resume", str(runs / "r"), "--steps", "4", "--no-progress", *flags])
+        assert flags[0] in str(refused.value)
+    with pytest.raises(SystemExit, match="holds a dcgan run, not wgan_gp"):
+        gtrain.main(["wgan_gp", "--resume", str(runs / "r"), "--steps", "4", "--no-progress"])
+    assert read_card(runs / "r").training == before.training, "a refused resume leaves the run as it was"
+    assert gtrain.main(["dcgan", "--resume", str(runs / "r"), "--steps", "3", "--no-progress"]) == 0, "its own family may be named"
+    assert gtrain.main(["--resume", str(runs / "r"), "--steps", "5", "--snapshot-every", "1", "--lr", "0.0001",
+                        "--precision", "bf16", "--no-progress"]) == 0
+    card = read_card(runs / "r")
+    assert [s["step"] for s in card.snapshots] == [2, 3, 4, 5], "a snapshot every step from the resumed one"
+    assert card.training["hparams"]["lr"] == 0.0001 and card.training["hparams"]["precision"] == "bf16"
+    assert card.training["hparams"]["snapshot_every"] == 1
+
+
 def test_resume_errors(tmp_path, trained, tiny_mnist, tiny_unpaired):
     with pytest.raises(SystemExit, match="nothing to resume"):
         gtrain.main(["--resume", str(tmp_path)])
