@@ -25,7 +25,7 @@ from .cards import CardError, read_card
 from .checkpoint import load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
-from .train import FIXED_NAME, LOSSES_NAME, write_losses_up_to
+from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, write_losses_up_to
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
@@ -94,9 +94,7 @@ def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, k
     if (run / LOSSES_NAME).is_file():
         write_losses_up_to(run / LOSSES_NAME, staging / LOSSES_NAME, step)
     for snap in card.snapshots:
-        if snap.get("grid") and (run / snap["grid"]).is_file():
-            (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(run / snap["grid"], staging / snap["grid"])
+        copy_file(run, staging, snap.get("grid"), missing_ok=True)
     if (run / "samples").is_dir():
         shutil.copytree(run / "samples", staging / "samples")
     if translator:
@@ -126,6 +124,15 @@ def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, k
     card.save(staging)
     if earlier is not None:
         prune(staging, keep)  # over the whole history: the earlier checkpoint's snapshots count against `keep` too
+
+
+def copy_file(source: Path, dest: Path, rel: str | None, missing_ok: bool = False) -> None:
+    """Copy `source`/`rel` to `dest`/`rel`, making its folder; no `rel` is skipped, and a missing file too with
+    `missing_ok` (a grid a run never wrote), else it raises."""
+    if not rel or (missing_ok and not (source / rel).is_file()):
+        return
+    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / rel, dest / rel)
 
 
 def earlier_checkpoint(card, folder: str | Path) -> tuple[Path, object]:
@@ -159,20 +166,17 @@ def prepend_history(staging: Path, card, folder: Path, earlier) -> None:
         for key in ("grid", "weights"):
             rel = snap.get(key)
             if rel and rel != card.weights and (staging / rel).is_file():
-                renamed = Path(rel).with_name(f"step_{snap['step']:07d}{Path(rel).suffix}").as_posix()
+                renamed = Path(rel).with_name(snapshot_tag(snap["step"]) + Path(rel).suffix).as_posix()
                 (staging / rel).rename(staging / renamed)
                 snap[key] = renamed
     for snap in earlier.snapshots:
         snap = dict(snap)
-        if snap.get("grid") and (folder / snap["grid"]).is_file():
-            (staging / snap["grid"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(folder / snap["grid"], staging / snap["grid"])
+        copy_file(folder, staging, snap.get("grid"), missing_ok=True)
         if snap.get("weights") == earlier.weights:
-            snap["weights"] = f"snapshots/step_{snap['step']:07d}.safetensors"
+            snap["weights"] = f"snapshots/{snapshot_tag(snap['step'])}.safetensors"
             save_weights(read_weights(folder / earlier.weights), staging / snap["weights"], precision="float16")
-        elif snap.get("weights"):
-            (staging / snap["weights"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(folder / snap["weights"], staging / snap["weights"])
+        else:
+            copy_file(folder, staging, snap.get("weights"))
         card.snapshots.append(snap)
     card.snapshots.sort(key=lambda s: s["step"])
     if (folder / LOSSES_NAME).is_file():

@@ -80,6 +80,11 @@ def loss_value(value: float) -> float:
     return float(f"{value:.{LOSS_DIGITS}g}")
 
 
+def snapshot_tag(step: int) -> str:
+    """The stem of a snapshot's grid and weights files: zero-padded so the files sort by step."""
+    return f"step_{step:07d}"
+
+
 def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
     """`src`'s loss log with only its rows up to `step` (all without one) and its losses at LOSS_DIGITS, written
     atomically (`dest` may be `src`): a resumed run drops the steps it replays, a run published at a snapshot ships
@@ -270,7 +275,7 @@ class Run:
         G.eval()
         images, nrow = self.family.render_fixed(G, self.fixed, self.device)
         G.train(was_training)
-        tag = f"step_{self.step:07d}"
+        tag = snapshot_tag(self.step)
         grid_rel, weights_rel = f"grids/{tag}.png", f"snapshots/{tag}.safetensors"
         (self.folder / "grids").mkdir(exist_ok=True)
         grid(images, nrow=nrow).save(self.folder / grid_rel)
