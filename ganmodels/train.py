@@ -229,18 +229,25 @@ class Run:
 
     @classmethod
     def resume(cls, folder: str | os.PathLike, device: str | None = None, extra_steps: int | None = None,
-               hp_overrides: dict | None = None) -> "Run":
+               hp_overrides: dict | None = None, family: str | None = None) -> "Run":
         """`hp_overrides` change hyper-parameters from here on (a learning-rate decay for the rest of the run, say);
-        the card's hparams then hold the new values and resumed_by the command that set them."""
+        the card's hparams then hold the new values and resumed_by the command that set them. A `family` named
+        for the run is checked before any data loads."""
         folder = Path(folder)
         state_path = folder / STATE_NAME
         if not state_path.is_file():
             raise SystemExit(f"{folder} has no {STATE_NAME}: nothing to resume")
         card = read_card(folder)
+        if family and family != card.family:
+            raise SystemExit(f"{folder} holds a {card.family} run, not {family}")
         family = get_family(card.family)
         dev = pick_device(device)
         hp = card.training["hparams"]
         hp.update(hp_overrides or {})
+        try:
+            hp["precision"] = resolve_precision(hp.get("precision", "fp32"), dev)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         if extra_steps:
             hp["total_steps"] = card.training["total_steps"] = extra_steps
         ds = card.dataset
@@ -482,9 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
-            run = Run.resume(args.resume, args.device, steps, {**_parse_overrides(args.hp), **_resume_overrides(args, parser)})
-            if args.family and args.family != run.card.family:
-                raise SystemExit(f"{args.resume} holds a {run.card.family} run, not {args.family}")
+            run = Run.resume(args.resume, args.device, steps, {**_parse_overrides(args.hp), **_resume_overrides(args, parser)},
+                             args.family)
             # with the starting command, the card then says how to train its model again
             run.card.training.setdefault("resumed_by", []).append({"from_step": run.step, "command": command})
         else:

@@ -348,7 +348,8 @@ def test_a_resumed_run_records_each_resume_command_in_its_card(tmp_path, tiny_mn
     assert training["steps_done"] == 6
 
 
-def test_resume_takes_snapshot_every_lr_and_precision_and_refuses_what_it_cannot_change(tmp_path, tiny_mnist, tiny_unpaired):
+def test_resume_takes_snapshot_every_lr_and_precision_and_refuses_what_it_cannot_change(tmp_path, tiny_mnist, tiny_unpaired,
+                                                                                          monkeypatch):
     """Options given with --resume either take effect from the resumed step or are refused; none is silently ignored."""
     runs = tmp_path / "runs"
     assert gtrain.main(train_argv("dcgan", runs, "r", tiny_mnist, tiny_unpaired, steps=2, every=2)) == 0
@@ -358,8 +359,10 @@ def test_resume_takes_snapshot_every_lr_and_precision_and_refuses_what_it_cannot
         with pytest.raises(SystemExit, match="cannot change when resuming") as refused:
             gtrain.main(["--resume", str(runs / "r"), "--steps", "4", "--no-progress", *flags])
         assert flags[0] in str(refused.value)
-    with pytest.raises(SystemExit, match="holds a dcgan run, not wgan_gp"):
-        gtrain.main(["wgan_gp", "--resume", str(runs / "r"), "--steps", "4", "--no-progress"])
+    with monkeypatch.context() as patched:  # the family is checked before any data loads
+        patched.setattr(gtrain, "load_training_data", lambda *a, **k: pytest.fail("data loaded for a refused resume"))
+        with pytest.raises(SystemExit, match="holds a dcgan run, not wgan_gp"):
+            gtrain.main(["wgan_gp", "--resume", str(runs / "r"), "--steps", "4", "--no-progress"])
     assert read_card(runs / "r").training == before.training, "a refused resume leaves the run as it was"
     assert gtrain.main(["dcgan", "--resume", str(runs / "r"), "--steps", "3", "--no-progress"]) == 0, "its own family may be named"
     assert gtrain.main(["--resume", str(runs / "r"), "--steps", "5", "--snapshot-every", "1", "--lr", "0.0001",
@@ -536,6 +539,12 @@ def test_precision_is_resolved_once_and_recorded(tmp_path, tiny_mnist, tiny_unpa
     assert card.training["hparams"]["precision"] == "bf16" and card.training["status"] == "finished"
     with pytest.raises(SystemExit, match="precision must be one of"):
         gtrain.main([*train_argv("dcgan", tmp_path, "bad", tiny_mnist, tiny_unpaired, steps=2, every=2), "--hp", "precision=fp16"])
+    # a resume resolves 'auto' the same way, and refuses a precision it does not know, leaving the run as it was
+    assert gtrain.main(["--resume", str(tmp_path / "bf16"), "--steps", "3", "--hp", "precision=auto", "--no-progress"]) == 0
+    assert read_card(tmp_path / "bf16").training["hparams"]["precision"] == "fp32"
+    with pytest.raises(SystemExit, match="precision must be one of"):
+        gtrain.main(["--resume", str(tmp_path / "bf16"), "--steps", "4", "--hp", "precision=fp16", "--no-progress"])
+    assert read_card(tmp_path / "bf16").training["steps_done"] == 3
 
 
 # --- InfoGAN variants ---------------------------------------------------------------------------------
