@@ -229,17 +229,17 @@ class Run:
 
     @classmethod
     def resume(cls, folder: str | os.PathLike, device: str | None = None, extra_steps: int | None = None,
-               hp_overrides: dict | None = None, family: str | None = None) -> "Run":
+               hp_overrides: dict | None = None, family_name: str | None = None) -> "Run":
         """`hp_overrides` change hyper-parameters from here on (a learning-rate decay for the rest of the run, say);
-        the card's hparams then hold the new values and resumed_by the command that set them. A `family` named
+        the card's hparams then hold the new values and resumed_by the command that set them. A `family_name` given
         for the run is checked before any data loads."""
         folder = Path(folder)
         state_path = folder / STATE_NAME
         if not state_path.is_file():
             raise SystemExit(f"{folder} has no {STATE_NAME}: nothing to resume")
         card = read_card(folder)
-        if family and family != card.family:
-            raise SystemExit(f"{folder} holds a {card.family} run, not {family}")
+        if family_name and family_name != card.family:
+            raise SystemExit(f"{folder} holds a {card.family} run, not {family_name}")
         family = get_family(card.family)
         dev = pick_device(device)
         hp = card.training["hparams"]
