@@ -142,6 +142,14 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
     return data
 
 
+def _recorded_precision(requested: str, device: torch.device) -> str:
+    """The precision a new or resumed run records and trains in; an unknown one is a CLI error, not a traceback."""
+    try:
+        return resolve_precision(requested, device)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 class Run:
     """One training run in its folder: start fresh or resume, step, snapshot."""
 
@@ -182,10 +190,7 @@ class Run:
             hp["lr"] = cfg.lr
         if cfg.labels is not None:
             hp["labels"] = cfg.labels
-        try:
-            hp["precision"] = resolve_precision(hp.get("precision", cfg.precision), device)
-        except ValueError as exc:
-            raise SystemExit(str(exc)) from None
+        hp["precision"] = _recorded_precision(hp.get("precision", cfg.precision), device)
         hp["total_steps"] = cfg.steps
         hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // SNAPSHOTS_PER_RUN)
         name = cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -244,10 +249,7 @@ class Run:
         dev = pick_device(device)
         hp = card.training["hparams"]
         hp.update(hp_overrides or {})
-        try:
-            hp["precision"] = resolve_precision(hp.get("precision", "fp32"), dev)
-        except ValueError as exc:
-            raise SystemExit(str(exc)) from None
+        hp["precision"] = _recorded_precision(hp.get("precision", "fp32"), dev)
         if extra_steps:
             hp["total_steps"] = card.training["total_steps"] = extra_steps
         ds = card.dataset
