@@ -34,10 +34,11 @@ CONTEXT = ["classifier_fid", "classifier_fid_floor", "coverage_entropy_ratio", "
            "cycle_l1_a2b_256px", "cycle_l1_b2a_256px"]
 
 
-def main() -> int:
-    print("| model | family | trained | bar | measured | met | other figures |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for path in list_checkpoints(ROOT):
+def table_lines(root: Path = ROOT) -> list[str]:
+    """The table as Markdown lines, so the README's copy can be checked against the cards."""
+    lines = ["| model | family | trained | bar | measured | met | other figures |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for path in list_checkpoints(root):
         if not path.is_dir():
             continue
         card = read_card(path)
@@ -49,7 +50,12 @@ def main() -> int:
             key, label = key.format(size=card.image_size), label.format(size=card.image_size)
             value = m.get(key)
             met = "n/a" if value is None else ("yes" if (value <= bar if op == "<=" else value >= bar) else "**no**")
-            print(f"| {card.id} | {card.family} | {trained} | {label} {op} {bar} | {value} | {met} | {other} |")
+            lines.append(f"| {card.id} | {card.family} | {trained} | {label} {op} {bar} | {value} | {met} | {other} |")
+    return lines
+
+
+def main() -> int:
+    print("\n".join(table_lines()))
     return 0
 
 

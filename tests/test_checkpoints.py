@@ -609,6 +609,23 @@ def test_shipped_checkpoints_fit_the_size_budget():
     assert total < 150 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB"
 
 
+def test_readme_table_matches_the_shipped_cards():
+    """The README's table of bars and measured figures is the one scripts/model_table.py prints from the cards, so
+    a model shipped or re-evaluated without updating the README is caught here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("model_table", REPO / "scripts" / "model_table.py")
+    model_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_table)
+    lines = model_table.table_lines()
+    if len(lines) == 2:
+        pytest.skip("checkpoints/ holds no models yet (they are trained by scripts/train_shipped.sh)")
+    readme = (REPO / "README.md").read_text()
+    missing = [line for line in lines if line not in readme.splitlines()]
+    assert not missing, "README.md's table is out of date; paste `python scripts/model_table.py`:\n" + "\n".join(missing)
+    assert "\n".join(lines) in readme
+
+
 def test_readable_cards_skips_broken_cards_and_loose_files(dcgan_folder):
     from ganmodels.checkpoint import readable_cards
 
