@@ -11,11 +11,10 @@ from ganmodels import gallery
 from ganmodels.device import describe_device
 from ganmodels.images import png_bytes, upscale
 from ganmodels.registry import FAMILIES
-from ui.common import REPO_ROOT, checkpoint_root, device, get_model, model_catalogue, sidebar_device
+from ui.common import checkpoint_root, device, get_model, model_catalogue, page_files, page_title, sidebar_header
 
 st.set_page_config(page_title="GAN Studio", layout="wide")
 
-PAGES_DIR = REPO_ROOT / "pages"
 # What each page is for, matched by a word in its file name; pages found on disk without a match still get a link.
 PAGE_NOTES = {
     "latent": "move through a model's latent space: seeds, sliders, interpolation, arithmetic",
@@ -26,14 +25,6 @@ PAGE_NOTES = {
     "sgan": "a classifier that learned from only 100 labels",
 }
 TILES_PER_ROW = 3
-
-
-def page_files() -> list[Path]:
-    return sorted(PAGES_DIR.glob("[0-9]*.py")) if PAGES_DIR.is_dir() else []
-
-
-def page_title(path: Path) -> str:
-    return path.stem.split("_", 1)[-1].replace("_", " ")
 
 
 def page_for(word: str) -> str | None:
@@ -132,7 +123,7 @@ st.markdown(
     "As they compete, the generator learns to draw convincing images. Here you can play with trained generators, "
     "see how they learned, and compare them."
 )
-sidebar_device()
+sidebar_header()
 st.caption(f"Models run on: {describe_device(device())}")
 
 pages = page_files()

@@ -15,7 +15,7 @@ from ganmodels.data import default_root
 from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
-from ui.common import checkpoint_root, runs_root, show_image, sidebar_device
+from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
 
@@ -257,7 +257,7 @@ def show_run(folder: Path, status_at_load: str) -> None:
 st.title("Training progress")
 st.caption("Watch a GAN learn: the same random inputs drawn at each saved moment of training, the losses of its two "
            "networks, and measurements taken along the way. Start a new training run below.")
-sidebar_device()
+sidebar_header()
 support.reap_children()
 
 runs = list_runs(runs_root(), checkpoint_root())

@@ -7,7 +7,7 @@ import streamlit as st
 from ganmodels import gallery
 from ganmodels.images import grid
 from ganmodels.plots import metric_bars
-from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_device
+from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_header
 
 st.set_page_config(page_title="Compare checkpoints · GAN Studio", layout="wide")
 
@@ -16,7 +16,7 @@ MAX_COLUMNS = 6
 st.title("Compare checkpoints")
 st.caption("Feed exactly the same random numbers to several generators, or to one generator at different moments of "
            "its training, and see how their pictures differ. Below, their measured quality side by side.")
-sidebar_device()
+sidebar_header()
 
 root = checkpoint_root()
 entries = gallery.compare_entries(model_catalogue(str(root)))

@@ -1,11 +1,14 @@
 """Screenshot every page of GAN Studio, on the shipped checkpoints, into docs/screenshots/ (for the README).
 
     python scripts/screenshots.py
+
+Headless Chromium draws emoji (the status icons) only with a colour emoji font: `apt-get install fonts-noto-color-emoji`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,7 +26,9 @@ def main() -> int:
     p.add_argument("--only", nargs="*", help="page names to take (default: all)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with StreamlitServer() as server, sync_playwright() as pw:
+    # an empty runs folder: the pictures show the shipped models, never this machine's own trainings and paths
+    with tempfile.TemporaryDirectory() as no_runs, StreamlitServer({"GANSTUDIO_RUNS": no_runs}) as server, \
+            sync_playwright() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         for name, url in [("home", server.url)] + [(f.stem.split("_", 1)[-1].lower(), page_url(server.url, f)) for f in page_paths()]:

@@ -21,6 +21,19 @@ SHARED_H2Z = SHARED / "data" / "horse2zebra"
 COMPAT = SHARED / "compat"
 
 
+def app_page(page: str | Path, timeout: float):
+    """An AppTest of one page as the server runs it: app.py is the entrypoint and the page is switched to, so the
+    sidebar's links to the other pages resolve as they do in a browser."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    page = Path(page)
+    page = page.relative_to(REPO) if page.is_absolute() else page
+    if page != Path("app.py"):
+        at.switch_page(str(page))
+    return at
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Standard IDX (the MNIST format), gzip-compressed."""
     code = {np.uint8: 0x08}[array.dtype.type]

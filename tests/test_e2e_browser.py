@@ -24,6 +24,7 @@ if str(REPO) not in sys.path:
 from bench._common import (CHROMIUM, IMAGE_SRCS_JS, StreamlitServer, exception_on_page, find_page,  # noqa: E402
                            latent_sliders, launch_chromium, move_slider_and_wait, page_paths, page_url, upload_file,
                            wait_app_idle, wait_images)
+from ui.common import page_title  # noqa: E402
 
 TIMEOUT_MS = 180_000  # two busy cores: a first render can take a while
 
@@ -116,6 +117,10 @@ def test_every_page_renders_without_an_exception(app, page):
         _open(page, url)
         problem = exception_on_page(page)
         assert problem is None, f"{url} shows an exception:\n{problem}"
+        # each page opened by its own URL draws the links itself, the home page's as "Home" (not "app")
+        assert page.locator('[data-testid="stSidebarNav"]').count() == 0, f"{url} shows Streamlit's own page list"
+        links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] p').all_inner_texts()
+        assert links == ["Home"] + [page_title(p) for p in pages], (url, links)
 
 
 def test_home_shows_a_picture_per_model(app, page):

@@ -14,6 +14,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from conftest import app_page
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # pages import ui/ and ganmodels/ from the repo root, as `streamlit run app.py` does
     sys.path.insert(0, str(REPO))
@@ -46,7 +48,7 @@ def any_root(request) -> Path:
 
 def run_page(page: str, root: Path, monkeypatch, **query) -> AppTest:
     monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
-    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    at = app_page(page, TIMEOUT)
     at.query_params.update({k: str(v) for k, v in query.items()})
     return at.run()
 
@@ -444,3 +446,19 @@ def test_compare_broken_entries_show_errors(broken_root, monkeypatch):
     assert "nowhere.safetensors" in errors and "not valid JSON" in errors and "generator.safetensors" in errors
     assert len(at.image) == 1  # the good model still draws
     assert len(at.dataframe) == 1
+
+
+PAGE_FILES = sorted(str(p.relative_to(REPO)) for p in (REPO / "pages").glob("[0-9]*.py"))
+
+
+@pytest.mark.parametrize("page", [HOME] + PAGE_FILES)
+def test_sidebar_links_every_page_with_home_first(page, tiny_checkpoints, monkeypatch):
+    """Streamlit's own page list is switched off (.streamlit/config.toml), so every page must draw the links itself,
+    and the first one must read "Home", not the entrypoint's file name."""
+    at = run_page(page, tiny_checkpoints, monkeypatch)
+    assert_clean(at)
+    links = [(link.proto.label, link.proto.page) for link in at.sidebar if type(link).__name__ == "PageLink"]
+    titles = [Path(f).stem.split("_", 1)[1].replace("_", " ") for f in PAGE_FILES]
+    assert [label for label, _ in links] == ["Home"] + titles
+    assert links[0][1] == "", "Home must link to the entrypoint's URL"
+    assert any("Running on" in caption.value for caption in at.sidebar.caption)

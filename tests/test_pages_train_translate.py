@@ -15,6 +15,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
+from conftest import app_page
+
 from ganmodels import studio_support as support
 from ganmodels import translate as translate_module
 from ganmodels.cards import read_card
@@ -47,7 +49,7 @@ def use_checkpoints(kind: str, family: str | None, tiny_root: Path, monkeypatch)
 
 
 def page(path: Path, **query) -> AppTest:
-    at = AppTest.from_file(str(path), default_timeout=120)
+    at = app_page(path, 120)
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()
@@ -414,7 +416,7 @@ def test_cyclegan_without_example_folder(cyclegan_root, tmp_path, monkeypatch):
 
 def test_cyclegan_page_refuses_other_families(tiny_checkpoints, monkeypatch):
     monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
-    at = AppTest.from_file(str(CYCLEGAN), default_timeout=120)
+    at = app_page(CYCLEGAN, 120)
     at.query_params["model"] = "tiny-cyclegan"
     at.run()
     assert_clean(at)

@@ -12,6 +12,7 @@ from ganmodels.device import describe_device, pick_device, set_cpu_threads
 from ganmodels.images import png_bytes, upscale
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PAGES_DIR = REPO_ROOT / "pages"
 
 
 def checkpoint_root() -> Path:
@@ -69,7 +70,7 @@ def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...]
     """Sidebar model picker; remembers the choice in session state and the URL (?model=)."""
     catalogue = [m for m in model_catalogue(str(checkpoint_root()))
                  if (families is None or m["family"] in families or m["family"] == "?") and m["family"] not in exclude]
-    sidebar_device()
+    sidebar_header()
     if not catalogue:
         st.warning(f"No suitable checkpoints in {checkpoint_root()}. Train one (see the README) or drop a file there.")
         return None
@@ -103,7 +104,21 @@ def page_model(title: str, caption: str, **pick) -> LoadedModel:
     return model
 
 
-def sidebar_device() -> None:
+def page_files() -> list[Path]:
+    return sorted(PAGES_DIR.glob("[0-9]*.py")) if PAGES_DIR.is_dir() else []
+
+
+def page_title(path: Path) -> str:
+    return path.stem.split("_", 1)[-1].replace("_", " ")
+
+
+def sidebar_header() -> None:
+    """Top of every sidebar: the page links, with the home page called "Home" (Streamlit's own list would name it
+    after app.py, which means nothing to a visitor), then the device the models run on."""
+    st.sidebar.page_link("app.py", label="Home")
+    for page in page_files():
+        st.sidebar.page_link(f"pages/{page.name}", label=page_title(page))
+    st.sidebar.divider()
     st.sidebar.caption(f"Running on {describe_device(device())}")
 
 
