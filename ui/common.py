@@ -1,4 +1,4 @@
-"""What every page shares: where checkpoints live, cached model loading, the sidebar picker."""
+"""What every page shares: where checkpoints live, cached model loading, the sidebar's page links and model picker."""
 from __future__ import annotations
 
 import os
