@@ -172,6 +172,7 @@ class Run:
         channels = 3 if (family.translator or cfg.dataset == "image-folder") else 1
         size = cfg.image_size or (source.card.image_size if source else None) or (
             128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
+        _refuse_unknown_keys(family, cfg.arch_overrides, cfg.hp_overrides, size, channels)
         hp = {**family.default_hparams(), **cfg.hp_overrides}
         try:
             data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed,
@@ -246,6 +247,7 @@ class Run:
         if family_name and family_name != card.family:
             raise SystemExit(f"{folder} holds a {card.family} run, not {family_name}")
         family = get_family(card.family)
+        _refuse_unknown_keys(family, {}, hp_overrides or {}, card.image_size, card.channels)
         dev = pick_device(device)
         hp = card.training["hparams"]
         hp.update(hp_overrides or {})
@@ -460,6 +462,15 @@ def _resume_overrides(args: argparse.Namespace, parser: argparse.ArgumentParser)
     if args.precision != parser.get_default("precision"):
         out["precision"] = args.precision
     return out
+
+
+def _refuse_unknown_keys(family, arch: dict, hp: dict, image_size: int, channels: int) -> None:
+    """SystemExit for an --arch/--hp key the family never reads: a misspelt key would silently train the defaults."""
+    known_arch, known_hp = family.known_keys(image_size, channels)
+    unknown = [f"--arch {k}" for k in arch if k not in known_arch] + [f"--hp {k}" for k in hp if k not in known_hp]
+    if unknown:
+        raise SystemExit(f"{family.name} has no option {', '.join(unknown)} (its --arch keys: {', '.join(sorted(known_arch))}; "
+                         f"its --hp keys: {', '.join(sorted(known_hp))})")
 
 
 def _parse_overrides(pairs: list[str]) -> dict:

@@ -151,6 +151,34 @@ def test_extra_layers_deepen_both_nets_and_leave_the_default_layout_alone(name):
     rebuilt.load_state_dict(deep_G.state_dict())  # a card's arch rebuilds the same layout
 
 
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp"])
+def test_full_res_layers_draw_the_pixels_with_a_conv_at_full_size(name):
+    """`--arch full_res_layers=N`: the last upsampling makes feature maps and N 3x3 convs at the image's own size
+    make the pixels (the last of them), so no pixel comes straight from a transposed conv; 0 keeps Radford's G."""
+    torch.manual_seed(0)
+    family = FAMILIES[name]
+    arch = tiny_arch(name, 28, 1)
+    full_size = {}
+
+    def record(module, _, out):
+        full_size[module] = out.shape[-1] == 28
+
+    for layers in (1, 2):
+        G = family.build_generator({**arch, "full_res_layers": layers}).eval()
+        convs = [m for m in G.modules() if isinstance(m, torch.nn.Conv2d)]
+        for m in convs:
+            m.register_forward_hook(record)
+        z, _ = generator_input(name, arch)
+        with torch.no_grad():
+            images = G(z)
+        assert images.shape == (N, 1, 28, 28) and images.abs().max() <= 1
+        assert sum(full_size[m] and m.kernel_size == (3, 3) for m in convs) == layers
+        assert type(G.main[-2]) is torch.nn.Conv2d and G.main[-2].out_channels == 1
+        family.build_generator({**arch, "full_res_layers": layers}).load_state_dict(G.state_dict())
+    plain = family.build_generator(arch)
+    assert type(plain.main[-2]) is torch.nn.ConvTranspose2d
+
+
 @pytest.mark.parametrize("name", ["cgan", "acgan"])
 def test_conditional_generator_needs_labels_and_uses_them(name):
     torch.manual_seed(0)

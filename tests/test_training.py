@@ -798,3 +798,49 @@ def test_bad_ema_is_refused(bad, tmp_path, tiny_mnist, tiny_unpaired):
     with pytest.raises(SystemExit, match="ema must be a decay between 0 and 1"):
         gtrain.main([*argv, "--hp", f"ema={bad}"])
     assert not (tmp_path / "bad-ema").exists(), "a refused start leaves no run behind"
+
+
+def test_misspelt_arch_and_hparam_keys_are_refused_before_training(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    """`--arch extra_layer=2` or `--hp instance_nosie=0.3` would otherwise train the defaults and say nothing."""
+    runs = tmp_path / "runs"
+    with monkeypatch.context() as patched:  # refused before any data loads
+        patched.setattr(gtrain, "load_training_data", lambda *a, **k: pytest.fail("data loaded for a refused run"))
+        with pytest.raises(SystemExit) as refused:
+            gtrain.main([*train_argv("dcgan", runs, "typo", tiny_mnist, tiny_unpaired), "--arch", "extra_layer=2",
+                         "--hp", "instance_nosie=0.3"])
+    message = str(refused.value)
+    assert "--arch extra_layer" in message and "--hp instance_nosie" in message
+    assert "extra_layers" in message and "instance_noise" in message, "the message lists the keys that exist"
+    assert not (runs / "typo").exists()
+    # the same keys spelt right train, and each family's own options are accepted for it alone
+    assert gtrain.main([*train_argv("dcgan", runs, "ok", tiny_mnist, tiny_unpaired, steps=1, every=1),
+                        "--arch", "extra_layers=1", "--arch", "full_res_layers=1", "--hp", "instance_noise=0.3"]) == 0
+    with pytest.raises(SystemExit, match="--hp scale_range"):
+        gtrain.main([*train_argv("dcgan", runs, "other", tiny_mnist, tiny_unpaired), "--hp", "scale_range=[28,40]"])
+    # a resume refuses a misspelt hparam too, leaving the run as it was
+    before = read_card(runs / "ok").training
+    with pytest.raises(SystemExit, match="--hp decay_strat"):
+        gtrain.main(["--resume", str(runs / "ok"), "--steps", "2", "--hp", "decay_strat=0.5", "--no-progress"])
+    assert read_card(runs / "ok").training == before
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_key_a_family_reads_counts_as_known(name):
+    """The refusal above must never refuse a real option: every arch/hp key the family's nets and trainer read is
+    one of its known keys (a key read with .get() but not listed in optional_arch/optional_hparams fails here)."""
+    import inspect
+    import sys
+
+    family = FAMILIES[name]
+    modules = {sys.modules[c.__module__] for c in (*type(family).__mro__, *family.trainer_cls.__mro__)
+               if c.__module__.startswith("ganmodels.")}
+    arch_read, hp_read = set(), set()
+    for module in modules:
+        source = inspect.getsource(module)
+        if module is not gan_base:  # base.py's generic helpers read keys of other families' arches
+            arch_read |= set(re.findall(r'\barch(?:\.get\(|\[)"(\w+)"', source))
+        hp_read |= set(re.findall(r'\bhp(?:\.get\(|\[)"(\w+)"', source))
+    known_arch, known_hp = family.known_keys(28, 1)
+    assert arch_read and hp_read
+    assert arch_read <= known_arch, arch_read - known_arch
+    assert hp_read <= known_hp, hp_read - known_hp

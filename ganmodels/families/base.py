@@ -269,6 +269,12 @@ class StandardGANTrainer(GANTrainer):
         return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item()}
 
 
+# What GANTrainer and the train CLI read for every family (learning-rate and noise schedules, the moving average,
+# precision, run length; --labels for the semi-supervised family's labelled subset).
+TRAINER_HPARAMS = ("beta2", "lr_d", "ema", "decay_start", "noise_decay_start", "instance_noise", "precision",
+                   "total_steps", "snapshot_every", "labels")
+
+
 class Family:
     """A model family: its networks, their defaults, how to sample them and how to train them.
 
@@ -284,9 +290,18 @@ class Family:
     # oneDNN's NHWC convolutions train the DCGAN-style nets 1.08-1.13x faster (bench/train_throughput.py)
     channels_last_on_cpu = True
     trainer_cls: type[GANTrainer] = StandardGANTrainer
+    # Keys a run may set beyond default_arch() and default_hparams(), which the nets and trainer read with .get():
+    # any other --arch/--hp key is a typo that would silently train the defaults, so training refuses it.
+    optional_arch: tuple[str, ...] = ()
+    optional_hparams: tuple[str, ...] = ()
 
     def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
         raise NotImplementedError
+
+    def known_keys(self, image_size: int, channels: int) -> tuple[set[str], set[str]]:
+        """(architecture keys, hyper-parameter keys) that this family's nets and trainer read."""
+        return (set(self.default_arch(image_size, channels, 0)) | set(self.optional_arch),
+                set(self.default_hparams()) | set(TRAINER_HPARAMS) | set(self.optional_hparams))
 
     def default_hparams(self) -> dict:
         return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64}

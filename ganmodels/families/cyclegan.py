@@ -194,6 +194,7 @@ class CycleGANFamily(Family):
     name = "cyclegan"
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
+    optional_hparams = ("scale_range",)
     translator = True
     trainer_cls = CycleGANTrainer
     channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before

@@ -47,10 +47,13 @@ class LatentProjection(nn.ConvTranspose2d):
 
 class DCGANGenerator(nn.Module):
     """`extra_layers` adds stride-1 3x3 conv blocks before the output layer (the WGAN authors' DCGAN option), for
-    depth where shapes are finished; with 0 the layer list, and so every checkpoint's keys, is Radford's."""
+    depth where shapes are finished. `full_res_layers` draws the last upsampling into feature maps instead of
+    straight into pixels, then that many 3x3 conv blocks at full size, the last one giving the pixels: fine texture
+    comes from a conv that sees its neighbours, not from one transposed conv. With both 0 the layer list, and so
+    every checkpoint's keys, is Radford's."""
 
     def __init__(self, z_dim: int = 100, channels: int = 1, image_size: int = 28, ngf: int = 64, num_classes: int = 0,
-                 extra_layers: int = 0):
+                 extra_layers: int = 0, full_res_layers: int = 0):
         super().__init__()
         start, ups = spatial_plan(image_size)
         self.z_dim, self.num_classes = z_dim, num_classes
@@ -61,7 +64,14 @@ class DCGANGenerator(nn.Module):
             c //= 2
         for _ in range(extra_layers):
             layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        if full_res_layers:
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+            for _ in range(full_res_layers - 1):
+                layers += [nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
+            layers += [nn.Conv2d(c, channels, 3, 1, 1, bias=False), nn.Tanh()]
+        else:
+            layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         init_dcgan_weights(self)
 
@@ -109,13 +119,14 @@ class DCGANFamily(Family):
     title = "DCGAN"
     summary = "Deep convolutional GAN (Radford et al. 2015)."
     discriminator_norm = "batch"
+    optional_arch = ("extra_layers", "full_res_layers")
 
     def default_arch(self, image_size, channels, num_classes):
         return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
 
     def build_generator(self, arch):
         return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"],
-                              extra_layers=arch.get("extra_layers", 0))
+                              extra_layers=arch.get("extra_layers", 0), full_res_layers=arch.get("full_res_layers", 0))
 
     def build_discriminator(self, arch):
         return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm=self.discriminator_norm,

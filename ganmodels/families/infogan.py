@@ -152,6 +152,8 @@ class InfoGANFamily(Family):
     name = "infogan"
     title = "InfoGAN"
     summary = "Unsupervised codes that learn meaningful factors: digit class, slant, width."
+    optional_arch = ("continuous_std", "d_hidden")
+    optional_hparams = ("info_trains_d",)
     trainer_cls = InfoGANTrainer
 
     def default_arch(self, image_size, channels, num_classes):

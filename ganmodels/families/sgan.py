@@ -161,6 +161,8 @@ class SGANFamily(Family):
     name = "sgan"
     title = "Semi-supervised GAN"
     summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
+    optional_arch = ("d_type", "d_width")
+    optional_hparams = ("baseline_steps",)
     trainer_cls = SGANTrainer
     channels_last_on_cpu = False  # measured 0.95x with the conv discriminator: MLP G, weight-normed convs
 
