@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import json
 import math
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -828,9 +830,6 @@ def test_misspelt_arch_and_hparam_keys_are_refused_before_training(tmp_path, tin
 def test_every_key_a_family_reads_counts_as_known(name):
     """The refusal above must never refuse a real option: every arch/hp key the family's nets and trainer read is
     one of its known keys (a key read with .get() but not listed in optional_arch/optional_hparams fails here)."""
-    import inspect
-    import sys
-
     family = FAMILIES[name]
     modules = {sys.modules[c.__module__] for c in (*type(family).__mro__, *family.trainer_cls.__mro__)
                if c.__module__.startswith("ganmodels.")}
