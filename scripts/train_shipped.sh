@@ -30,13 +30,15 @@ reference() {  # dataset, then ganmodels.classifier arguments
 reference mnist --data-root "$SHARED/mnist"
 reference fashion-mnist --data-root "$FASHION" --epochs 2
 reference horse2zebra --data-root "$SHARED/horse2zebra"
-# dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D) each ran as one run, their learning rates
-# constant and then lowered linearly to zero (--hp decay_start: from step 14000 and 10000); dcgan-mnist in float32
-# (an AMD CPU without bf16), stopped after its step-24000 snapshot and resumed with --resume
+# dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
+# 3x3 conv blocks at full size) each ran as one run, their learning rates constant and then lowered linearly to zero
+# (--hp decay_start: from step 14000 and 12000), in float32 (an AMD CPU without bf16), stopped after a snapshot and
+# resumed with --resume
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.3333 --arch extra_layers=2
-train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 20000 --snapshot-every 1000 \
-  --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.5 --arch extra_layers=2
+train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 30000 --snapshot-every 1000 --precision fp32 \
+  --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.4 --arch extra_layers=2 \
+  --arch full_res_layers=2
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500
