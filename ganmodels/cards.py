@@ -52,6 +52,21 @@ class ModelCard:
             out["codes"] = {"categorical": a["num_categories"], "continuous": a["num_continuous"], "names": a.get("code_names", {})}
         return out
 
+    def snapshots_from(self, start: int) -> list[dict]:
+        """The snapshots from step `start` to the last, in step order, for averaging: `start` must be a snapshot step
+        and every one of them must still hold its weights, so a window always means the same generators."""
+        ordered = sorted(self.snapshots, key=lambda s: s["step"])
+        steps = [s["step"] for s in ordered]
+        if start not in steps:
+            raise CardError(f"{self.id} has no snapshot at step {start}; its snapshots are at steps {', '.join(map(str, steps))}")
+        window = [s for s in ordered if s["step"] >= start]
+        if len(window) < 2:
+            raise CardError(f"step {start} is {self.id}'s last snapshot: an average needs two or more")
+        dropped = [s["step"] for s in window if not s.get("weights")]
+        if dropped:
+            raise CardError(f"{self.id} no longer holds the weights of its snapshots at steps {', '.join(map(str, dropped))}")
+        return window
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["image"] = {"size": self.image_size, "channels": self.channels}

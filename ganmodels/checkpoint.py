@@ -69,6 +69,28 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"{path.name}: unsupported weights format (use .safetensors, .pth or .pt)")
 
 
+def average_weights(paths: list[str | os.PathLike]) -> dict[str, torch.Tensor]:
+    """The uniform mean of several saved states of one net (stochastic weight averaging, Izmailov et al. 2018; a
+    post-hoc moving average, Karras et al. 2024): late in a GAN's learning-rate decay the generator still wanders
+    around a good point, and the mean of its snapshots can land nearer that point than any one of them.
+    Floating tensors, BatchNorm's running statistics included, are averaged in float64; integer buffers (the
+    batch counters) are taken from the last file."""
+    if not paths:
+        raise CheckpointError("no weights files to average")
+    states = [read_weights(p) for p in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:]):
+        if state.keys() != first.keys():
+            odd = sorted(state.keys() ^ first.keys())[0]
+            raise CheckpointError(f"{Path(path).name}: cannot be averaged with {Path(paths[0]).name}: key '{odd}' is in only one")
+        for k, v in state.items():
+            if v.shape != first[k].shape:
+                raise CheckpointError(f"{Path(path).name}: key '{k}' has shape {list(v.shape)}, "
+                                      f"{Path(paths[0]).name} has {list(first[k].shape)}: not snapshots of one net")
+    return {k: torch.stack([s[k].double() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else states[-1][k]
+            for k, v in first.items()}
+
+
 def _state_dict_from(obj, path: Path) -> dict[str, torch.Tensor]:
     """Accept a bare state dict or the common {'state_dict': ...} / {'netG': ...} wrappers."""
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -311,5 +333,5 @@ def readable_cards(root: str | os.PathLike) -> list[ModelCard]:
 
 __all__ = [
     "CheckpointError", "CardError", "LoadedModel", "load_model", "save_model_folder", "save_weights", "read_weights",
-    "load_into", "infer_foreign", "list_checkpoints", "readable_cards",
+    "load_into", "infer_foreign", "average_weights", "list_checkpoints", "readable_cards",
 ]

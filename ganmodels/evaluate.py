@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from .cards import read_card
-from .checkpoint import LoadedModel, load_model
+from .cards import CardError, read_card
+from .checkpoint import CheckpointError, LoadedModel, average_weights, load_into, load_model
 from .classifier import DOMAIN_SIZE, Reference, load_reference
 from .data import default_root, load_labelled, load_unpaired
 from .families.sgan import classifier_accuracy
 from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator
+from .registry import get_family
 
 EVAL_SEED = 2024
 
@@ -79,7 +80,7 @@ class RealStats:
             pick = torch.randperm(len(train_x), generator=seeded_generator(EVAL_SEED))[:n]
             test_f, test_p = ref.features_and_predictions(test_x[:n])
             train_f, _ = ref.features_and_predictions(train_x[pick])
-            cls._cache[key] = {"test_features": test_f, "floor": frechet_distance(train_f, test_f),
+            cls._cache[key] = {"test_features": test_f, "train_features": train_f, "floor": frechet_distance(train_f, test_f),
                                "test_accuracy": (test_p == test_y[:n]).float().mean().item()}
         return cls._cache[key]
 
@@ -98,6 +99,49 @@ def evaluation_inputs(model: LoadedModel, n: int, psi: float | None = None) -> t
     return model.latents(EVAL_SEED, n, psi), None, None
 
 
+def evaluation_samples(model: LoadedModel, n: int, ref: Reference):
+    """(images, labels, codes, features, predictions) of the model's n evaluation samples."""
+    latents, labels, codes = evaluation_inputs(model, n)
+    images = model.generate(latents, labels)
+    feats, preds = ref.features_and_predictions(images)
+    return images, labels, codes, feats, preds
+
+
+def training_image_fid(model: LoadedModel, n: int = 10000, data_root: str | None = None, reference_root=None) -> float:
+    """Classifier-FID against n training images instead of the test set. For choices made while building a model
+    (which snapshots to average), so that the test figure reported afterwards was not itself what picked it."""
+    dataset = model.card.dataset.get("name")
+    ref = load_reference(dataset, reference_root)
+    stats = RealStats.get(dataset, ref, n, data_root or model.card.dataset.get("root"), reference_root)
+    return frechet_distance(evaluation_samples(model, n, ref)[3], stats["train_features"])
+
+
+def measure_average_windows(path: str | Path, starts: list[int], samples: int = 10000, data_root: str | None = None,
+                            reference_root=None) -> dict:
+    """For each start step, average the run's snapshots from there to its last one (checkpoint.average_weights) and
+    measure the mean generator's training-image FID; the table goes into the run's card (training.average_windows),
+    so `publish --average-from` can ship the best window with the evidence that chose it."""
+    path = Path(path)
+    card = read_card(path)
+    if get_family(card.family).translator:
+        raise CardError(f"{card.id} is a translator: averaging windows are chosen by FID, which only image generators have")
+    model = load_model(path, device="cpu", companions=False)
+    by_start = {}
+    for start in starts:
+        window = card.snapshots_from(start)
+        load_into(model.generator, average_weights([path / s["weights"] for s in window]), f"the average from step {start}")
+        by_start[str(start)] = round(training_image_fid(model, samples, data_root, reference_root), 4)
+    best = min(by_start, key=by_start.get)
+    card.training["average_windows"] = {
+        "measured": f"classifier-FID of the mean generator's {samples} evaluation samples against {samples} training "
+                    "images (not the test set), for each first snapshot averaged up to the run's last",
+        "classifier_fid_vs_train_by_start": by_start, "best_start": int(best),
+        "command": f"python -m ganmodels.evaluate {path} --average-windows {' '.join(map(str, starts))}" +
+                   (f" --samples {samples}" if samples != 10000 else "")}
+    card.save(path)
+    return card.training["average_windows"]
+
+
 def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None, companions: bool = True) -> dict:
     card = model.card
     dataset = card.dataset.get("name")
@@ -106,9 +150,7 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference
     num_classes = ref.card["arch"]["num_classes"]
     stats = RealStats.get(dataset, ref, n, data_root, reference_root)
     arch = card.arch
-    latents, labels, codes = evaluation_inputs(model, n)
-    images = model.generate(latents, labels)
-    feats, preds = ref.features_and_predictions(images)
+    images, labels, codes, feats, preds = evaluation_samples(model, n, ref)
     fid = frechet_distance(feats, stats["test_features"])
     out = {"samples": n, "classifier_fid": round(fid, 4), "classifier_fid_floor": round(stats["floor"], 4),
            "fid_to_floor": round(fid / stats["floor"], 3), **coverage(preds, num_classes),
@@ -194,7 +236,18 @@ def main(argv=None) -> int:
     p.add_argument("--snapshot-samples", type=int, default=2000)
     p.add_argument("--data-root", help="dataset location if not the card's")
     p.add_argument("--reference-root", help="folder of reference classifiers (default checkpoints/reference)")
+    p.add_argument("--average-windows", nargs="+", type=int, metavar="START",
+                   help="instead: the training-image FID of the average of a run's snapshots from each START to its last "
+                        "(for publish --average-from)")
     args = p.parse_args(argv)
+    if args.average_windows:
+        for path in args.paths:
+            try:
+                windows = measure_average_windows(path, args.average_windows, args.samples, args.data_root, args.reference_root)
+            except (CardError, CheckpointError) as exc:
+                raise SystemExit(f"evaluate: {exc}") from None
+            print(path, json.dumps(windows, indent=1))
+        return 0
     for path in args.paths:
         metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root, args.reference_root)
         print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))

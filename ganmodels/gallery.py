@@ -341,7 +341,11 @@ def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
             out.append(CompareEntry(f"{item['id']} @ final", str(path), item["id"], error=str(exc)))
             continue
         final_step = card.training.get("steps_done")
-        label = f"{card.id} @ final" + (f" (step {final_step})" if final_step else "")
+        average = card.training.get("weights_average")
+        if average:
+            label = f"{card.id} @ final (mean of steps {average['from_step']}-{average['to_step']})"
+        else:
+            label = f"{card.id} @ final" + (f" (step {final_step})" if final_step else "")
         out.append(CompareEntry(label, str(path), card.id, None, final_step, dict(card.metrics)))
         for snap in sorted(card.snapshots, key=lambda s: s.get("step", 0)):
             weights = snap.get("weights")

@@ -4,11 +4,14 @@
     python -m ganmodels.publish runs/cyclegan-h2z --step 5168 --id cyclegan-horse2zebra
     python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
     python -m ganmodels.publish runs/dcgan-mnist-restart --id dcgan-mnist --history-from checkpoints/dcgan-mnist
+    python -m ganmodels.publish runs/dcgan-fashion --average-from 20000
 
 Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
 JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so). With `--step N` the
 run ships as it stood at its step-N snapshot (when a later one is worse): that snapshot's generator, and the
-history up to it. With `--history-from CHECKPOINT` (the published folder a run started from with --init-from) the
+history up to it. With `--average-from N` the shipped generator is the mean of the run's snapshots from step N to
+its last (or to `--step`), a window `python -m ganmodels.evaluate RUN --average-windows ...` chose on training
+images; the run's own generators stay in the history as snapshots. With `--history-from CHECKPOINT` (the published folder a run started from with --init-from) the
 shipped history is that checkpoint's followed by the run's, counted on from its last step. Resumable training state
 is left behind in the run folder.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from .cards import CardError, read_card
-from .checkpoint import load_model, read_weights, save_weights
+from .checkpoint import CheckpointError, average_weights, load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
 from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, write_losses_up_to
@@ -60,18 +63,28 @@ def cut_at(card, step: int) -> dict:
 
 
 def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
-            step: int | None = None, history_from: str | Path | None = None) -> Path:
+            step: int | None = None, history_from: str | Path | None = None, average_from: int | None = None) -> Path:
     run = Path(run)
     card = read_card(run)
     earlier = earlier_checkpoint(card, history_from) if history_from is not None else None
     weights_source = run / (cut_at(card, step)["weights"] if step is not None else card.weights)
+    averaged = None
+    if average_from is not None:
+        window = card.snapshots_from(average_from)
+        averaged = average_weights([run / s["weights"] for s in window])
+        card.training["weights_average"] = {
+            "from_step": window[0]["step"], "to_step": window[-1]["step"], "snapshot_steps": [s["step"] for s in window],
+            "note": "the shipped generator is the uniform mean of these snapshots' weights (BatchNorm statistics "
+                    "included); the history's last snapshot is the run's own generator at that step"}
+    if step is not None or averaged is not None:
+        card.metrics = {}  # the run's figures are its last generator's: `python -m ganmodels.evaluate` the published folder
     model_id = model_id or card.id
     dest = Path(dest_root) / model_id
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        stage(run, card, staging, weights_source, model_id, keep, step, earlier)
+        stage(run, card, staging, weights_source, model_id, keep, step, earlier, averaged)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a failed publish leaves nothing half-written beside dest
         raise
@@ -82,12 +95,16 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
 
 
 def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, keep: int, step: int | None,
-          earlier: tuple | None) -> None:
-    """Fill `staging` with what ships of `run` (see the module docstring): the card's figures and files as they will stand."""
+          earlier: tuple | None, averaged: dict | None = None) -> None:
+    """Fill `staging` with what ships of `run` (see the module docstring): the card's figures and files as they will
+    stand. `averaged` (a state dict) ships instead of `weights_source`."""
     translator = get_family(card.family).translator
     # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
     fixed = [] if translator else [FIXED_NAME]
-    shutil.copy2(weights_source, staging / card.weights)
+    if averaged is None:
+        shutil.copy2(weights_source, staging / card.weights)
+    else:
+        save_weights(averaged, staging / card.weights)
     for name in fixed + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
@@ -103,7 +120,7 @@ def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, k
     kept_steps = {s["step"] for s in kept}
     final_step = max(kept_steps) if kept_steps else None
     for snap in card.snapshots:
-        if snap["step"] == final_step:
+        if snap["step"] == final_step and averaged is None:
             snap["weights"] = card.weights  # the last snapshot is the shipped generator itself
         elif snap["step"] in kept_steps:
             save_weights(read_weights(run / snap["weights"]), staging / snap["weights"], precision="float16")
@@ -183,6 +200,10 @@ def prepend_history(staging: Path, card, folder: Path, earlier) -> None:
         prepend_losses(folder / LOSSES_NAME, staging / LOSSES_NAME, offset, epochs)
     training = card.training
     before = {k: v for k, v in earlier.training.items() if k not in ("companions", "snapshot_precision")}
+    if "weights_average" in training:
+        average = training["weights_average"]
+        average.update(from_step=average["from_step"] + offset, to_step=average["to_step"] + offset,
+                       snapshot_steps=[s + offset for s in average["snapshot_steps"]])
     training.update(steps_done=int(training.get("steps_done") or 0) + offset,
                     total_steps=int(training.get("total_steps") or 0) + offset,
                     seconds=round(float(training.get("seconds") or 0.0) + seconds, 1),
@@ -245,6 +266,8 @@ def main(argv=None) -> int:
     p.add_argument("--dest", default=str(DEFAULT_DEST))
     p.add_argument("--keep", type=int, default=6, help="generator snapshots to keep (evenly spaced, last included)")
     p.add_argument("--step", type=int, help="publish the run as it stood at this snapshot step (its generator and history)")
+    p.add_argument("--average-from", type=int, metavar="STEP", help="ship the mean of the run's snapshots from this "
+                   "step to the last (to --step with it) instead of the last generator")
     p.add_argument("--history-from", metavar="CHECKPOINT", help="the published folder the run started from (--init-from): "
                    "ship its history before the run's")
     args = p.parse_args(argv)
@@ -252,8 +275,8 @@ def main(argv=None) -> int:
         print(f"removed the weights of steps {prune(args.run, args.keep)}")
         return 0
     try:
-        print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from))
-    except (PublishError, CardError) as exc:
+        print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from, args.average_from))
+    except (PublishError, CardError, CheckpointError) as exc:
         raise SystemExit(f"publish: {exc}") from None
     return 0
 

@@ -35,7 +35,8 @@ else:
 
 chosen = st.multiselect("Checkpoints and snapshots to compare", list(by_label), key="cmp_entries",
                         max_selections=MAX_COLUMNS,
-                        help="'@ final' is the finished model; '@ step N' is the same model saved earlier during training.")
+                        help="'@ final' is the model as shipped (for some, the mean of its last snapshots, as the label says); "
+                             "'@ step N' is its generator as it stood at step N of training.")
 controls = st.columns(2)
 seed = int(controls[0].number_input("Seed", min_value=0, max_value=gallery.MAX_SEED, value=0, step=1, key="cmp_seed"))
 n = controls[1].slider("Samples per model", 1, 25, 9, key="cmp_n")

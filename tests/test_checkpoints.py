@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 
 from conftest import COMPAT, REPO, TINY_ARCH
 from ganmodels.cards import CARD_NAME, CardError, ModelCard, read_card
-from ganmodels.checkpoint import CheckpointError, list_checkpoints, load_model, read_weights, save_model_folder, save_weights
+from ganmodels.checkpoint import (CheckpointError, average_weights, list_checkpoints, load_model, read_weights, save_model_folder,
+                                  save_weights)
 from ganmodels.families.cyclegan import ResnetGenerator
 from ganmodels.families.dcgan import DCGANGenerator
 from ganmodels.registry import FAMILIES
@@ -321,6 +322,56 @@ def test_save_weights_is_atomic(tmp_path):
     save_weights({"a": torch.ones(3)}, tmp_path / "deep" / "w.safetensors", metadata={"step": 3})
     assert [p.name for p in (tmp_path / "deep").iterdir()] == ["w.safetensors"]
     assert torch.equal(read_weights(tmp_path / "deep" / "w.safetensors")["a"], torch.ones(3))
+
+
+def test_average_weights_is_the_mean_of_the_snapshots(tmp_path):
+    """Weights and BatchNorm statistics are the element-wise mean (float16 files included); the batch counter is an
+    integer and comes from the last file, not a mean rounded to something no snapshot had."""
+    card = tiny_dcgan_card()
+    nets = [trained_like_dcgan(card, seed) for seed in (1, 2, 3)]
+    paths = [save_weights(G, tmp_path / f"s{i}.safetensors", precision="float16" if i == 1 else "float32")
+             for i, G in enumerate(nets)]
+    states = [read_weights(p) for p in paths]
+    with torch.no_grad():
+        nets[2].main[1].num_batches_tracked.fill_(7)
+    save_weights(nets[2], paths[2])
+    mean = average_weights(paths)
+    assert mean.keys() == states[0].keys()
+    for k, v in mean.items():
+        if v.is_floating_point():
+            assert v.dtype == torch.float32
+            torch.testing.assert_close(v, (states[0][k] + states[1][k] + states[2][k]) / 3, rtol=0, atol=1e-6)
+    assert mean["main.1.num_batches_tracked"].dtype == torch.int64 and int(mean["main.1.num_batches_tracked"]) == 7
+    assert not torch.equal(mean["main.0.weight"], states[0]["main.0.weight"])
+    G = FAMILIES["dcgan"].build_generator(card.arch)
+    G.load_state_dict(mean)  # loads as a net of the same architecture
+
+
+def test_average_weights_refuses_files_of_different_nets(tmp_path):
+    card = tiny_dcgan_card()
+    a = save_weights(trained_like_dcgan(card), tmp_path / "a.safetensors")
+    wider = save_weights(FAMILIES["dcgan"].build_generator({**card.arch, "ngf": card.arch["ngf"] * 2}), tmp_path / "wide.safetensors")
+    other = save_weights({"x": torch.zeros(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match=r"wide.safetensors: key 'main.0.weight' has shape .* a.safetensors has"):
+        average_weights([a, wider])
+    with pytest.raises(CheckpointError, match="other.safetensors: cannot be averaged with a.safetensors"):
+        average_weights([a, other])
+    with pytest.raises(CheckpointError, match="not found"):
+        average_weights([a, tmp_path / "missing.safetensors"])
+    with pytest.raises(CheckpointError, match="no weights files"):
+        average_weights([])
+
+
+def test_card_snapshots_from_names_a_whole_window_or_says_why_not():
+    card = tiny_dcgan_card(snapshots=[{"step": s, "weights": w} for s, w in
+                                      ((3, "snapshots/c"), (1, "snapshots/a"), (2, None), (4, "generator.safetensors"))])
+    assert [s["step"] for s in card.snapshots_from(3)] == [3, 4]
+    with pytest.raises(CardError, match="no snapshot at step 5; its snapshots are at steps 1, 2, 3, 4"):
+        card.snapshots_from(5)
+    with pytest.raises(CardError, match="step 4 is tiny-dcgan's last snapshot"):
+        card.snapshots_from(4)
+    with pytest.raises(CardError, match="no longer holds the weights of its snapshots at steps 2"):
+        card.snapshots_from(1)
 
 
 @pytest.fixture

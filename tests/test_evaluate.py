@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -524,3 +525,77 @@ def test_publish_at_a_step_refuses_what_it_cannot_cut(env, tmp_path):
     with pytest.raises(SystemExit, match="publish whole"):
         publish_main([str(env["runs"] / "sgan"), "--dest", str(tmp_path), "--step", "1"])
     assert not list(tmp_path.iterdir()), "a refused publish writes nothing"
+
+
+def test_average_windows_are_measured_on_training_images_and_recorded_in_the_run(env, tmp_path, capsys):
+    from ganmodels.checkpoint import average_weights, load_into
+
+    run = tmp_path / "dcgan"
+    shutil.copytree(env["runs"] / "dcgan", run)
+    argv = [str(run), "--average-windows", "1", "--samples", str(SAMPLES), "--data-root", str(env["mnist"]),
+            "--reference-root", str(env["reference"])]
+    assert gevaluate.main(argv) == 0
+    assert "best_start" in capsys.readouterr().out
+    windows = read_card(run).training["average_windows"]
+    assert windows["best_start"] == 1 and list(windows["classifier_fid_vs_train_by_start"]) == ["1"]
+    assert "training images (not the test set)" in windows["measured"]
+    assert windows["command"].endswith(f"--average-windows 1 --samples {SAMPLES}")
+    # the figure is the mean generator's FID against training images, not its test FID
+    model = load_model(run, device="cpu")
+    load_into(model.generator, average_weights([run / s["weights"] for s in read_card(run).snapshots]), "mean")
+    against_train = gevaluate.training_image_fid(model, SAMPLES, str(env["mnist"]), env["reference"])
+    assert windows["classifier_fid_vs_train_by_start"]["1"] == round(against_train, 4)
+    test_fid = gevaluate.evaluate_model(model, SAMPLES, str(env["mnist"]), env["reference"])["classifier_fid"]
+    assert round(against_train, 4) != test_fid
+    with pytest.raises(SystemExit, match="no snapshot at step 3; its snapshots are at steps 1, 2"):
+        gevaluate.main([*argv[:2], "3", *argv[3:]])
+    with pytest.raises(SystemExit, match="is a translator"):
+        gevaluate.main([str(env["runs"] / "cyclegan"), "--average-windows", "1"])
+
+
+def test_publish_average_from_ships_the_mean_of_the_window_and_keeps_the_run_s_own_generators(env, tmp_path):
+    from safetensors.torch import load_file
+
+    from ganmodels.checkpoint import average_weights, read_weights
+    from ganmodels.gallery import compare_entries
+    from ganmodels.publish import main as publish_main
+
+    run = env["runs"] / "dcgan"
+    run_card = read_card(run)
+    assert publish_main([str(run), "--dest", str(tmp_path), "--id", "mean", "--average-from", "1", "--keep", "3"]) == 0
+    folder = tmp_path / "mean"
+    card = read_card(folder)
+    assert card.training["weights_average"]["snapshot_steps"] == [1, 2]
+    assert (card.training["weights_average"]["from_step"], card.training["weights_average"]["to_step"]) == (1, 2)
+    expected = average_weights([run / s["weights"] for s in run_card.snapshots])
+    shipped = load_file(str(folder / card.weights))
+    assert shipped.keys() == expected.keys() and all(torch.equal(shipped[k], expected[k]) for k in shipped)
+    final = load_file(str(run / run_card.weights))
+    assert not all(torch.equal(shipped[k], final[k]) for k in shipped), "not the run's last generator"
+    # the history still ends with the run's own last generator, as a float16 snapshot beside the mean
+    last = card.snapshots[-1]
+    assert last["step"] == 2 and last["weights"] not in (None, card.weights)
+    torch.testing.assert_close(read_weights(folder / last["weights"]), read_weights(run / run_card.snapshots[-1]["weights"]),
+                               rtol=1e-3, atol=1e-3)
+    assert card.metrics == {}, "the run's figures were its last generator's, not the mean's"
+    assert card.samples and all((folder / rel).is_file() for rel in card.samples.values())
+    labels = [e.label for e in compare_entries([{"path": str(folder), "id": "mean", "error": None}])]
+    assert labels == ["mean @ final (mean of steps 1-2)", "mean @ step 1", "mean @ step 2"]
+    model = load_model(folder, device="cpu")
+    assert model.generate(model.latents(seed=0, n=2)).shape == (2, 1, 28, 28)
+
+
+def test_publish_average_from_refuses_a_window_it_cannot_average(env, tmp_path):
+    from ganmodels.publish import main as publish_main
+
+    run = tmp_path / "run"
+    shutil.copytree(env["runs"] / "dcgan", run)
+    dest = tmp_path / "dest"
+    with pytest.raises(SystemExit, match="step 2 is dcgan's last snapshot: an average needs two or more"):
+        publish_main([str(run), "--dest", str(dest), "--average-from", "2"])
+    with pytest.raises(SystemExit, match="no snapshot at step 9"):
+        publish_main([str(run), "--dest", str(dest), "--average-from", "9"])
+    (run / read_card(run).snapshots[0]["weights"]).unlink()
+    with pytest.raises(SystemExit, match="weights file not found: .*step_0000001.safetensors"):
+        publish_main([str(run), "--dest", str(dest), "--average-from", "1"])
+    assert not dest.exists() or not list(dest.iterdir()), "a refused publish writes nothing"
