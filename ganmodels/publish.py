@@ -11,9 +11,10 @@ JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the car
 run ships as it stood at its step-N snapshot (when a later one is worse): that snapshot's generator, and the
 history up to it. With `--average-from N` the shipped generator is the mean of the run's snapshots from step N to
 its last (or to `--step`), a window `python -m ganmodels.evaluate RUN --average-windows ...` chose on training
-images; the run's own generators stay in the history as snapshots. With `--history-from CHECKPOINT` (the published folder a run started from with --init-from) the
-shipped history is that checkpoint's followed by the run's, counted on from its last step. Resumable training state
-is left behind in the run folder.
+images; the run's own generators stay in the history as snapshots. Either way the run's figures, its last
+generator's, are dropped from the card until the published folder is evaluated. With `--history-from CHECKPOINT`
+(the published folder a run started from with --init-from) the shipped history is that checkpoint's followed by
+the run's, counted on from its last step. Resumable training state is left behind in the run folder.
 """
 from __future__ import annotations
 

@@ -426,12 +426,16 @@ def test_publish_at_a_step_ships_that_snapshot_and_the_history_up_to_it(env, tmp
 
     from ganmodels.publish import main as publish_main
 
-    run = env["runs"] / "dcgan"
+    run = tmp_path / "run"
+    shutil.copytree(env["runs"] / "dcgan", run)
     run_card = read_card(run)
     assert [s["step"] for s in run_card.snapshots] == [1, 2]
+    run_card.metrics = {"classifier_fid": 1.0}  # the run's last generator's figures
+    run_card.save(run)
     assert publish_main([str(run), "--dest", str(tmp_path), "--id", "cut", "--step", "1", "--keep", "3"]) == 0
     folder = tmp_path / "cut"
     card = read_card(folder)
+    assert card.metrics == {}, "the run's figures were its last generator's, not the step-1 one's"
     assert [s["step"] for s in card.snapshots] == [1] and card.snapshots[0]["weights"] == card.weights
     shipped, at_step_1 = load_file(str(folder / card.weights)), load_file(str(run / run_card.snapshots[0]["weights"]))
     assert shipped.keys() == at_step_1.keys() and all(torch.equal(shipped[k], at_step_1[k]) for k in shipped)
@@ -560,8 +564,11 @@ def test_publish_average_from_ships_the_mean_of_the_window_and_keeps_the_run_s_o
     from ganmodels.gallery import compare_entries
     from ganmodels.publish import main as publish_main
 
-    run = env["runs"] / "dcgan"
+    run = tmp_path / "run"
+    shutil.copytree(env["runs"] / "dcgan", run)
     run_card = read_card(run)
+    run_card.metrics = {"classifier_fid": 1.0}  # the run's last generator's figures
+    run_card.save(run)
     assert publish_main([str(run), "--dest", str(tmp_path), "--id", "mean", "--average-from", "1", "--keep", "3"]) == 0
     folder = tmp_path / "mean"
     card = read_card(folder)
