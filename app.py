@@ -86,6 +86,9 @@ def tile(entry: dict) -> None:
         note = f"Trained {steps:,} steps" + (f" in {minutes:.0f} min on {where}" if minutes >= 1 else "")
         if status and status != "finished":
             note += f" ({status})"
+        average = training.get("weights_average")
+        if isinstance(average, dict) and {"from_step", "to_step"} <= average.keys():
+            note += f"; shipped as the mean of its snapshots from step {average['from_step']:,} to {average['to_step']:,}"
         st.caption(note)
     figures = gallery.quality_figures(card.metrics, card)
     if figures:

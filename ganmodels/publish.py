@@ -80,6 +80,10 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     if step is not None or averaged is not None:
         card.metrics = {}  # the run's figures are its last generator's: `python -m ganmodels.evaluate` the published folder
     model_id = model_id or card.id
+    if averaged is not None:
+        card.training["weights_average"]["command"] = (f"python -m ganmodels.publish {run} --id {model_id} --keep {keep}"
+                                                       + (f" --step {step}" if step is not None else "")
+                                                       + f" --average-from {average_from}")
     dest = Path(dest_root) / model_id
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)

@@ -574,6 +574,7 @@ def test_publish_average_from_ships_the_mean_of_the_window_and_keeps_the_run_s_o
     card = read_card(folder)
     assert card.training["weights_average"]["snapshot_steps"] == [1, 2]
     assert (card.training["weights_average"]["from_step"], card.training["weights_average"]["to_step"]) == (1, 2)
+    assert card.training["weights_average"]["command"] == f"python -m ganmodels.publish {run} --id mean --keep 3 --average-from 1"
     expected = average_weights([run / s["weights"] for s in run_card.snapshots])
     shipped = load_file(str(folder / card.weights))
     assert shipped.keys() == expected.keys() and all(torch.equal(shipped[k], expected[k]) for k in shipped)

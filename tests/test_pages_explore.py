@@ -162,6 +162,18 @@ def test_home_prefers_the_latest_snapshot_grid(tiny_checkpoints, tmp_path, monke
     assert [img.captions[0] for img in at.image] == ["Fixed test inputs at step 500"]
 
 
+def test_home_says_when_a_model_ships_a_mean_of_snapshots(tiny_checkpoints, tmp_path, monkeypatch):
+    folder = tmp_path / "tiny-dcgan"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["training"].update(steps_done=3000, weights_average={"from_step": 1000, "to_step": 3000})
+    (folder / "card.json").write_text(json.dumps(card))
+    at = run_page(HOME, tmp_path, monkeypatch)
+    assert_clean(at)
+    assert "Trained 3,000 steps" in texts(at.caption)
+    assert "shipped as the mean of its snapshots from step 1,000 to 3,000" in texts(at.caption)
+
+
 def test_home_broken_checkpoints_stay_in_their_tiles(broken_root, monkeypatch):
     at = run_page(HOME, broken_root, monkeypatch)
     assert_clean(at)

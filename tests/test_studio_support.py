@@ -188,6 +188,13 @@ def test_training_commands_list_the_start_and_every_resume():
         "python -m ganmodels.train dcgan --steps 10", "# then, from step 10:", "python -m ganmodels.train --resume runs/m --steps 30",
         "# then a new run from that step-30 generator, published in its place:",
         "python -m ganmodels.train dcgan --init-from checkpoints/m --steps 5"]
+    card.training.update(
+        average_windows={"command": "python -m ganmodels.evaluate runs/m --average-windows 20 25"},
+        weights_average={"from_step": 20, "to_step": 30, "command": "python -m ganmodels.publish runs/m --id m --keep 6 --average-from 20"})
+    assert support.training_commands(card).splitlines()[3:] == [
+        "# then the mean of the snapshots from step 20 to 30 ships:",
+        "python -m ganmodels.evaluate runs/m --average-windows 20 25",
+        "python -m ganmodels.publish runs/m --id m --keep 6 --average-from 20"]
 
 
 def test_snapshot_rows_and_metric_chart():
