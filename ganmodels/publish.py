@@ -69,6 +69,7 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
     card = read_card(run)
     earlier = earlier_checkpoint(card, history_from) if history_from is not None else None
     weights_source = run / (cut_at(card, step)["weights"] if step is not None else card.weights)
+    model_id = model_id or card.id
     averaged = None
     if average_from is not None:
         window = card.snapshots_from(average_from)
@@ -76,14 +77,11 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
         card.training["weights_average"] = {
             "from_step": window[0]["step"], "to_step": window[-1]["step"], "snapshot_steps": [s["step"] for s in window],
             "note": "the shipped generator is the uniform mean of these snapshots' weights (BatchNorm statistics "
-                    "included); the history's last snapshot is the run's own generator at that step"}
+                    "included); the history's last snapshot is the run's own generator at that step",
+            "command": f"python -m ganmodels.publish {run} --id {model_id} --keep {keep}"
+                       + (f" --step {step}" if step is not None else "") + f" --average-from {average_from}"}
     if step is not None or averaged is not None:
         card.metrics = {}  # the run's figures are its last generator's: `python -m ganmodels.evaluate` the published folder
-    model_id = model_id or card.id
-    if averaged is not None:
-        card.training["weights_average"]["command"] = (f"python -m ganmodels.publish {run} --id {model_id} --keep {keep}"
-                                                       + (f" --step {step}" if step is not None else "")
-                                                       + f" --average-from {average_from}")
     dest = Path(dest_root) / model_id
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)

@@ -323,13 +323,13 @@ def training_commands(card: ModelCard) -> str | None:
     """The commands that trained this model, the start and then each resume, as one shell snippet to rerun; for a
     model published after the checkpoint it started from (publish --history-from), that checkpoint's first; for one
     that ships a mean of snapshots (publish --average-from), the commands that chose the window and made the mean."""
-    lines = _commands(card.training)
+    snippet = _commands(card.training)
     average = card.training.get("weights_average")
-    if lines and isinstance(average, dict) and average.get("command"):
+    if snippet and isinstance(average, dict) and average.get("command"):
         windows = card.training.get("average_windows", {}).get("command")
-        lines += f"\n# then the mean of the snapshots from step {average['from_step']} to {average['to_step']} ships:"
-        lines += "".join(f"\n{c}" for c in (windows, average["command"]) if c)
-    return lines
+        snippet += f"\n# then the mean of the snapshots from step {average['from_step']} to {average['to_step']} ships:"
+        snippet += "".join(f"\n{c}" for c in (windows, average["command"]) if c)
+    return snippet
 
 
 def _commands(training: dict) -> str | None:
