@@ -33,9 +33,12 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
 # 3x3 conv blocks at full size) each ran as one run, their learning rates constant and then lowered linearly to zero
 # (--hp decay_start: from step 14000 and 12000), in float32 (an AMD CPU without bf16), stopped after a snapshot and
-# resumed with --resume. dcgan-fashion ships the mean of its snapshots from step 21000, the window
-# `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 12000 1000 29000)` finds best on training
-# images: python -m ganmodels.publish runs/dcgan-fashion --average-from 21000
+# resumed with --resume. dcgan-fashion was stopped after its step-17000 snapshot and lengthened from there, its
+# rates going on from 0.72x linearly to zero at step 42000 (`kill -TERM` it once runs/dcgan-fashion/snapshots has
+# step_0017000, then `python -m ganmodels.train --resume runs/dcgan-fashion --steps 42000 --hp decay_start=0.1758`),
+# and ships the mean of its snapshots from step 28000, the window
+# `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 20000 1000 41000)` finds best on training
+# images: python -m ganmodels.publish runs/dcgan-fashion --average-from 28000
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.3333 --arch extra_layers=2
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 30000 --snapshot-every 1000 --precision fp32 \
