@@ -16,6 +16,7 @@ import csv
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -158,6 +159,8 @@ class Run:
         self.family = get_family(card.family)
         self.losses_path = folder / LOSSES_NAME
         self.status_path = folder / STATUS_NAME
+        self.stop_signal: int | None = None
+        self.paused: str | None = None  # why the run paused before its total, if it did
 
     # --- construction ---------------------------------------------------------------
     @classmethod
@@ -295,11 +298,27 @@ class Run:
         entry = {"step": self.step, "epoch": round(self.trainer.epoch, 3), "seconds": self.card.training.get("seconds"),
                  "grid": grid_rel, "weights": weights_rel, "metrics": self.family.snapshot_metrics(self.trainer, self.data)}
         self.card.snapshots = [s for s in self.card.snapshots if s["step"] != self.step] + [entry]
+        self.save_state()
+        return entry
+
+    def save_state(self) -> None:
+        """The card's progress and state.pt at this step: what --resume continues from."""
         self.card.training["steps_done"] = self.step
         self.card.save(self.folder)
         _atomic_torch_save({"trainer": self.trainer.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()},
                            self.folder / STATE_NAME)
-        return entry
+
+    def request_stop(self, signum: int, _frame=None) -> None:
+        """Signal handler (SIGTERM, Ctrl-C): the loop saves its state after the step it is on and returns, so stopping
+        a long run loses no training; a second signal stops it at once."""
+        if self.stop_signal is not None:
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} again: stopping without saving the state")
+        self.stop_signal = signum
+
+    def pause(self, why: str) -> None:
+        self.paused = why
+        self.save_state()
+        self.write_status({"status": "stopped", "paused": why})
 
     def finish(self) -> None:
         companions = self.family.companions(self.trainer, self.data)
@@ -327,9 +346,12 @@ class Run:
         self.card.save(self.folder)
         return total
 
-    def train(self, progress: bool = True, minutes: float | None = None, snapshots: int | None = None) -> Path:
+    def train(self, progress: bool = True, minutes: float | None = None, snapshots: int | None = None,
+              stop_at: int | None = None) -> Path:
         """Step until the card's total. With `minutes`, the total is planned from the speed over the first tenth
-        of that time (at least 10 s), and `snapshots` (if given) sets how many the planned run takes."""
+        of that time (at least 10 s), and `snapshots` (if given) sets how many the planned run takes. At step
+        `stop_at`, or after the step a stop signal arrives in (request_stop), the run pauses instead: its state is
+        saved there and its schedule stays that of the whole run, for --resume."""
         total = int(self.card.training["total_steps"])
         every = int(self.card.training["hparams"]["snapshot_every"])
         budget = minutes * 60.0 if minutes else None
@@ -362,7 +384,8 @@ class Run:
                         writer = csv.DictWriter(fh, fieldnames=list(buffer[0]))
                         if not header:
                             writer.writeheader()
-                    if self.step % log_every == 0 or self.step == total or self.step % every == 0:
+                    pausing = self.step < total and (self.step == stop_at or self.stop_signal is not None)
+                    if self.step % log_every == 0 or self.step == total or self.step % every == 0 or pausing:
                         writer.writerows(buffer)
                         fh.flush()
                         buffer.clear()
@@ -371,9 +394,16 @@ class Run:
                         clock = {} if planned else {"planning": True, "started_at": started, "ends_at": started + budget}
                         self.write_status({"status": "running", "images_per_s": rate, "losses": losses, **clock})
                     bar.update(1)
-                    if self.step % every == 0 or self.step == total:
+                    snapshotting = self.step % every == 0 or self.step == total
+                    if snapshotting or pausing:
                         self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
+                    if snapshotting:
                         self.snapshot()
+                    if pausing:
+                        why = (f"{signal.Signals(self.stop_signal).name} at step {self.step}" if self.stop_signal is not None
+                               else f"--stop-at {stop_at}")
+                        self.pause(why)
+                        return self.folder
         except BaseException as exc:
             self.write_status({"status": "stopped", "error": f"{type(exc).__name__}: {exc}"})
             raise
@@ -434,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: convolutions and matmuls in bfloat16 under autocast (about 2x on CPUs with AMX/AVX512-BF16); "
                    "auto (default) picks bf16 where the hardware has it, else fp32")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
+    p.add_argument("--stop-at", type=int, metavar="STEP", help="pause after this step, its state saved for --resume, "
+                   "the schedules still those of the whole run (SIGTERM or Ctrl-C pause it after the current step)")
     p.add_argument("--init-from", metavar="CHECKPOINT", help="start a new run from this checkpoint's generator (its arch; "
                    "the discriminator starts fresh)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
@@ -499,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # A time-boxed run has no step count until it has measured its speed.
     steps = args.steps or (UNPLANNED_STEPS if args.minutes else None)
+    if args.stop_at is not None and (problem := _stop_at_problem(args, steps)):
+        print(f"error: --stop-at {args.stop_at}: {problem}", file=sys.stderr)
+        return 2
     command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
@@ -522,9 +557,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     snapshots = None if args.snapshot_every else (SNAPSHOTS_PER_RUN if args.minutes else None)
-    folder = run.train(progress=not args.no_progress, minutes=args.minutes, snapshots=snapshots)
-    print(f"finished: {folder}")
-    return 0
+    handlers = {sig: signal.signal(sig, run.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        folder = run.train(progress=not args.no_progress, minutes=args.minutes, snapshots=snapshots, stop_at=args.stop_at)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if not run.paused:
+        print(f"finished: {folder}")
+        return 0
+    print(f"paused at step {run.step} ({run.paused}); continue with: "
+          f"python -m ganmodels.train --resume {shlex.quote(str(folder))}")
+    return 0 if run.stop_signal is None else 128 + run.stop_signal
+
+
+def _stop_at_problem(args: argparse.Namespace, steps: int | None) -> str | None:
+    """Why --stop-at cannot pause this run, checked before anything is written."""
+    done = 0
+    if args.resume:
+        try:
+            card = read_card(args.resume)
+        except (OSError, ValueError) as exc:
+            return str(exc)
+        done, steps = card.training.get("steps_done", 0), steps or card.training.get("total_steps")
+    if args.stop_at <= done:
+        return f"the run is already at step {done}"
+    if steps and not args.minutes and args.stop_at >= steps:
+        return f"the run ends at step {steps} anyway"
+    return None
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ STATUS_HELP = {
     "running": "Training is going on right now in a background process; this page refreshes itself every "
                f"{REFRESH_SECONDS} seconds.",
     "finished": "Training ran all its steps.",
-    "stopped": "Training ended before all its steps: it crashed, was interrupted, or its process was killed.",
+    "stopped": "Training ended before all its steps: it was paused (--stop-at, SIGTERM, Ctrl-C), crashed, or its "
+               "process was killed.",
     "shipped": "A finished model that ships with GAN Studio.",
 }
 LOSS_HELP = (
@@ -134,7 +135,10 @@ def pending_panel() -> None:
 def show_stopped(folder: Path) -> None:
     """Why a run stopped: the error it recorded and the end of its log."""
     live = support.live_status(folder)
-    if live.get("error"):
+    if live.get("paused"):
+        st.info(f"The run was paused ({live['paused']}) with its state saved at step {live['step']:,}: nothing it "
+                "trained is lost.")
+    elif live.get("error"):
         st.error(f"The run stopped with: {live['error']}")
     else:
         st.warning("The run stopped before finishing (its process is gone without saying why).")

@@ -33,9 +33,9 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
 # 3x3 conv blocks at full size) each ran as one run, their learning rates constant and then lowered linearly to zero
 # (--hp decay_start: from step 14000 and 12000), in float32 (an AMD CPU without bf16), stopped after a snapshot and
-# resumed with --resume. dcgan-fashion was stopped after its step-17000 snapshot and lengthened from there, its
-# rates going on from 0.72x linearly to zero at step 42000 (`kill -TERM` it once runs/dcgan-fashion/snapshots has
-# step_0017000, then `python -m ganmodels.train --resume runs/dcgan-fashion --steps 42000 --hp decay_start=0.1758`),
+# resumed with --resume. dcgan-fashion was paused at step 17000 (add --stop-at 17000 to its line below) and lengthened
+# from there, its rates going on from 0.72x linearly to zero at step 42000
+# (`python -m ganmodels.train --resume runs/dcgan-fashion --steps 42000 --hp decay_start=0.1758`),
 # and ships the mean of its snapshots from step 28000, the window
 # `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 20000 1000 41000)` finds best on training
 # images: python -m ganmodels.publish runs/dcgan-fashion --average-from 28000

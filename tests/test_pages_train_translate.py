@@ -231,6 +231,17 @@ def test_stopped_run_shows_why(runs_dir):
     assert any("--resume" in c.value for c in at.code)
 
 
+
+def test_paused_run_says_it_was_paused_not_that_it_failed(runs_dir):
+    copy_run(runs_dir, "paused", {"status": "stopped", "step": 3, "total_steps": 4, "pid": 999999, "updated": time.time(),
+                                  "paused": "SIGTERM at step 3"}, "running")
+    at = page(PROGRESS, run="paused")
+    assert_clean(at)
+    assert any("Status:** 🟥 stopped" in m.value for m in at.markdown)
+    assert any("paused (SIGTERM at step 3)" in i.value and "step 3" in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.error and not at.warning
+    assert any("--resume" in c.value for c in at.code)
+
 def test_running_run_shows_live_progress(runs_dir):
     copy_run(runs_dir, "live", {"status": "running", "step": 3, "total_steps": 8, "pid": os.getpid(), "updated": time.time(),
                                 "images_per_s": 120.0}, "running")

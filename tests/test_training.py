@@ -6,9 +6,13 @@ import csv
 import inspect
 import json
 import math
+import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +249,78 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(family, trained, tmp_p
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
     assert_no_temporary_files(folder)
 
+
+
+@pytest.mark.parametrize("family", ["dcgan", "cyclegan"])
+def test_stop_at_pauses_between_snapshots_and_resuming_reproduces_the_uninterrupted_run(family, trained, tmp_path,
+                                                                                        tiny_mnist, tiny_unpaired):
+    reference = trained(family)
+    runs = tmp_path / "runs"
+    assert gtrain.main([*train_argv(family, runs, "paused", tiny_mnist, tiny_unpaired), "--stop-at", "6"]) == 0
+    folder = runs / "paused"
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "stopped" and status["paused"] == "--stop-at 6" and status["step"] == 6
+    assert run_status(folder) == "stopped"
+    assert torch.load(folder / gtrain.STATE_NAME, weights_only=True)["step"] == 6, "the state is at the pause, not the snapshot"
+    card = read_card(folder)
+    assert card.training["steps_done"] == 6 and card.training["total_steps"] == STEPS
+    assert [s["step"] for s in card.snapshots] == [4]
+    assert [int(r[0]) for r in read_rows(folder)[1]] == list(range(1, 7)), "every step trained is logged"
+
+    assert gtrain.main(["--resume", str(folder), "--no-progress"]) == 0
+    assert read_rows(folder) == read_rows(reference), "the pause changes nothing in the run (CPU determinism)"
+    resumed, uninterrupted = load_file(str(folder / card.weights)), load_file(str(reference / card.weights))
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+@pytest.mark.parametrize("stop_at, resume, problem", [(12, False, "ends at step 12 anyway"), (0, False, "already at step 0"),
+                                                      (4, True, "already at step 4")])
+def test_stop_at_that_cannot_pause_is_refused_before_anything_is_written(stop_at, resume, problem, tmp_path, tiny_mnist,
+                                                                          tiny_unpaired, capsys):
+    argv = train_argv("dcgan", tmp_path, "run", tiny_mnist, tiny_unpaired)
+    if resume:
+        assert gtrain.main([*argv, "--stop-at", "4"]) == 0
+        argv = ["--resume", str(tmp_path / "run"), "--no-progress"]
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert gtrain.main([*argv, "--stop-at", str(stop_at)]) == 2
+    assert problem in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_sigterm_pauses_a_cli_run_after_its_current_step_and_it_resumes_from_there(tmp_path, tiny_mnist, tiny_unpaired):
+    """A real process and a real signal: `kill` on a long run keeps every step it trained, not just the last snapshot."""
+    argv = [*train_argv("dcgan", tmp_path, "long", tiny_mnist, tiny_unpaired, steps=100_000, every=50_000)]
+    env = {**os.environ, "PYTHONPATH": str(Path(gtrain.__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "ganmodels.train", *argv, "--threads", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    folder, deadline = tmp_path / "long", time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # losses are flushed every LOG_EVERY steps
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if json.loads((folder / "status.json").read_text())["step"] >= gtrain.LOG_EVERY:
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    status = json.loads((folder / "status.json").read_text())
+    step = status["step"]
+    assert status["paused"] == f"SIGTERM at step {step}" and step >= gtrain.LOG_EVERY
+    assert f"paused at step {step}" in out and "--resume" in out
+    assert torch.load(folder / gtrain.STATE_NAME, weights_only=True)["step"] == step
+    assert read_card(folder).training["steps_done"] == step and not read_card(folder).snapshots
+    assert [int(r[0]) for r in read_rows(folder)[1]] == list(range(1, step + 1))
+
+    assert gtrain.main(["--resume", str(folder), "--stop-at", str(step + 3), "--no-progress"]) == 0
+    assert [int(r[0]) for r in read_rows(folder)[1]] == list(range(1, step + 4)), "the resumed run goes on from the pause"
+
+
+def test_a_second_stop_signal_stops_at_once(tmp_path, tiny_mnist, tiny_unpaired):
+    run = gtrain.Run.create(gtrain.TrainConfig(family="dcgan", data_root=str(tiny_mnist), steps=2, runs_dir=str(tmp_path),
+                                               name="twice", max_images=200, batch_size=16,
+                                               arch_overrides={"ngf": 8, "ndf": 8}))
+    run.request_stop(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="SIGINT again"):
+        run.request_stop(signal.SIGINT)
 
 def test_extending_a_finished_run_continues_it(trained, tmp_path, tiny_mnist, tiny_unpaired):
     """Train 4 steps, finish, then --resume with more --steps: the same run as training 12 at once."""
