@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="bf16: convolutions and matmuls in bfloat16 under autocast (about 2x on CPUs with AMX/AVX512-BF16); "
                    "auto (default) picks bf16 where the hardware has it, else fp32")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot left it")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot or pause left it")
     p.add_argument("--stop-at", type=int, metavar="STEP", help="pause after this step, its state saved for --resume, "
                    "the schedules still those of the whole run (SIGTERM or Ctrl-C pause it after the current step)")
     p.add_argument("--init-from", metavar="CHECKPOINT", help="start a new run from this checkpoint's generator (its arch; "
