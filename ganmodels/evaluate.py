@@ -249,7 +249,10 @@ def main(argv=None) -> int:
             print(path, json.dumps(windows, indent=1))
         return 0
     for path in args.paths:
-        metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root, args.reference_root)
+        try:
+            metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root, args.reference_root)
+        except (CardError, CheckpointError) as exc:  # e.g. a hand-thinned run folder whose card lists a deleted snapshot
+            raise SystemExit(f"evaluate: {exc}") from None
         print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
     return 0
 

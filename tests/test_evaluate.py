@@ -248,6 +248,20 @@ def test_evaluate_skips_snapshots_whose_weights_were_not_published(env, tmp_path
     assert "classifier_fid" in final["metrics"]
 
 
+def test_evaluate_cli_names_a_missing_snapshot_file_and_leaves_the_card_alone(env, tmp_path):
+    """A run folder thinned by hand still lists a snapshot whose file is gone: one line naming it, no traceback."""
+    from ganmodels.publish import publish
+
+    folder = publish(env["runs"] / "cgan", tmp_path, keep=2)
+    missing = folder / read_card(folder).snapshots[0]["weights"]
+    missing.unlink()
+    before = (folder / "card.json").read_text()
+    with pytest.raises(SystemExit, match=rf"evaluate: weights file not found: .*{missing.name}"):
+        gevaluate.main([str(folder), "--snapshots", "--samples", str(SAMPLES), "--snapshot-samples", str(SAMPLES),
+                        "--data-root", str(env["mnist"]), "--reference-root", str(env["reference"])])
+    assert (folder / "card.json").read_text() == before
+
+
 def test_prune_thins_snapshot_weights_but_keeps_grids_and_figures(env, tmp_path):
     from ganmodels.publish import prune, publish
 
