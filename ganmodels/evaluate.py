@@ -240,22 +240,18 @@ def main(argv=None) -> int:
                    help="instead: the training-image FID of the average of a run's snapshots from each START to its last "
                         "(for publish --average-from)")
     args = p.parse_args(argv)
-    if args.average_windows:
+    try:  # a missing card or weights file (e.g. a hand-thinned run folder) ends in one line, not a traceback
         for path in args.paths:
-            try:
+            if args.average_windows:
                 windows = measure_average_windows(path, args.average_windows, args.samples, args.data_root, args.reference_root)
-            except (CardError, CheckpointError) as exc:
-                raise SystemExit(f"evaluate: {exc}") from None
-            print(path, json.dumps(windows, indent=1))
-        return 0
-    for path in args.paths:
-        try:
-            metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root, args.reference_root)
-        except (CardError, CheckpointError) as exc:  # e.g. a hand-thinned run folder whose card lists a deleted snapshot
-            raise SystemExit(f"evaluate: {exc}") from None
-        print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
+                print(path, json.dumps(windows, indent=1))
+            else:
+                metrics = evaluate_path(path, args.samples, args.snapshots, args.snapshot_samples, args.data_root,
+                                        args.reference_root)
+                print(path, json.dumps({k: v for k, v in metrics.items() if k not in ("code_confusion",)}, indent=1))
+    except (CardError, CheckpointError) as exc:
+        raise SystemExit(f"evaluate: {exc}") from None
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
