@@ -253,5 +253,6 @@ def main(argv=None) -> int:
         raise SystemExit(f"evaluate: {exc}") from None
     return 0
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
