@@ -785,6 +785,24 @@ def test_cyclegan_grids_show_whole_test_photos_whatever_the_scale_range(tiny_unp
     assert data["a"].shape[-1] == 64 and data["test_a"].shape[-1] == 36
 
 
+def test_cyclegan_discriminator_warmup_leaves_the_generators_as_they_are(tiny_unpaired):
+    trainer = _cyclegan_trainer(tiny_unpaired)
+    trainer.hp["d_warmup_steps"] = 2
+    g_before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+
+    def changed(net, before):
+        return [k for k, v in net.state_dict().items() if not torch.equal(v, before[k])]
+
+    warm = [trainer.update() for _ in range(2)]
+    assert changed(trainer.G, g_before) == [], "warm-up steps train the discriminators only"
+    assert changed(trainer.D, d_before), "the discriminators learn during the warm-up"
+    trained = trainer.update()
+    assert changed(trainer.G, g_before), "after the warm-up the generators train"
+    assert all(set(w) == set(trained) for w in warm), "warm-up rows log the same losses, so losses.csv keeps one header"
+    assert all(w["g"] > 0 and w["cycle"] > 0 for w in warm)
+
+
 def test_bad_scale_range_is_refused(tmp_path, tiny_mnist, tiny_unpaired):
     argv = train_argv("cyclegan", tmp_path, "bad-range", tiny_mnist, tiny_unpaired, steps=2, every=2)
     for bad in ("[16,24]", "[40]", "48"):

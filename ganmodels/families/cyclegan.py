@@ -160,41 +160,50 @@ class CycleGANTrainer(GANTrainer):
             p.load_state_dict(state["pools"][d], self.device)
 
     def step(self):
-        hp = self.hp
         real_a = self._crop(self.images_a[self.source.next_indices()])
         real_b = self._crop(self.images_b[self.source_b.next_indices()])
-        G, D = self.G, self.D
-
-        self.opt_g.zero_grad(set_to_none=True)
-        with frozen(D):
-            fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
-            gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
-            cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
-            identity = torch.zeros((), device=self.device)
-            if hp["identity_weight"] > 0:
-                identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
-            g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
-            g_total.backward()
-        self.opt_g.step()
+        if self.steps_done < self.hp.get("d_warmup_steps", 0):
+            # hp `d_warmup_steps`: a run continuing trained generators (--init-from) starts with fresh
+            # discriminators, whose first, uninformed gradients would wash out what G had learnt; so its first
+            # steps train D alone against G as it is (G's losses are still logged, measured but not applied).
+            with torch.no_grad():
+                fake_a, fake_b, g_losses = self._generator_losses(real_a, real_b)
+        else:
+            self.opt_g.zero_grad(set_to_none=True)
+            with frozen(self.D):
+                fake_a, fake_b, g_losses = self._generator_losses(real_a, real_b)
+                g_losses["g"].backward()
+            self.opt_g.step()
 
         self.opt_d.zero_grad(set_to_none=True)
-        pooled_b, pooled_a = self.pools["a2b"].query(fake_b), self.pools["b2a"].query(fake_a)
+        D = self.D
+        pooled_b, pooled_a = self.pools["a2b"].query(fake_b.detach()), self.pools["b2a"].query(fake_a.detach())
         d_real = 0.5 * (lsgan(D["b"](real_b), 1.0) + lsgan(D["a"](real_a), 1.0))
         d_fake = 0.5 * (lsgan(D["b"](pooled_b), 0.0) + lsgan(D["a"](pooled_a), 0.0))
         (d_real + d_fake).backward()  # upstream halves each D's loss; summed over both Ds
         self.opt_d.step()
         return {
-            "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_total.item(),
-            "gan_a2b": gan_ab.item(), "gan_b2a": gan_ba.item(), "cycle": cycle.item(), "identity": identity.item(),
-            "lr": self.opt_g.param_groups[0]["lr"],
+            "d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(),
+            **{k: v.item() for k, v in g_losses.items()}, "lr": self.opt_g.param_groups[0]["lr"],
         }
+
+    def _generator_losses(self, real_a, real_b):
+        hp, G, D = self.hp, self.G, self.D
+        fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
+        gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
+        cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
+        identity = torch.zeros((), device=self.device)
+        if hp["identity_weight"] > 0:
+            identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
+        g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
+        return fake_a, fake_b, {"g": g_total, "gan_a2b": gan_ab, "gan_b2a": gan_ba, "cycle": cycle, "identity": identity}
 
 
 class CycleGANFamily(Family):
     name = "cyclegan"
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
-    optional_hparams = ("scale_range",)
+    optional_hparams = ("scale_range", "d_warmup_steps")
     translator = True
     trainer_cls = CycleGANTrainer
     channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before
