@@ -808,6 +808,9 @@ def test_bad_scale_range_is_refused(tmp_path, tiny_mnist, tiny_unpaired):
     for bad in ("[16,24]", "[40]", "48"):
         with pytest.raises(SystemExit, match="scale_range must be"):
             gtrain.main([*argv, "--hp", f"scale_range={bad}"])
+    for bad in ("abc", "-1", "2.5"):
+        with pytest.raises(SystemExit, match="d_warmup_steps must be"):
+            gtrain.main([*argv, "--hp", f"d_warmup_steps={bad}"])
 
 
 def test_init_from_starts_a_new_run_from_a_checkpoint_generator(trained, tmp_path, tiny_mnist, tiny_unpaired):

@@ -121,6 +121,9 @@ def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
 
 class CycleGANTrainer(GANTrainer):
     def __init__(self, family, G, D, arch, hp, data, device, seed):
+        warmup = hp.get("d_warmup_steps", 0)
+        if type(warmup) is not int or warmup < 0:  # refused before any training, not at the first step
+            raise ValueError(f"d_warmup_steps must be a whole number of steps, 0 or more, not {warmup!r}")
         super().__init__(family, G, D, arch, hp, data, device, seed)
         self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
 
@@ -164,8 +167,8 @@ class CycleGANTrainer(GANTrainer):
         real_b = self._crop(self.images_b[self.source_b.next_indices()])
         if self.steps_done < self.hp.get("d_warmup_steps", 0):
             # hp `d_warmup_steps`: a run continuing trained generators (--init-from) starts with fresh
-            # discriminators, whose first, uninformed gradients would wash out what G had learnt; so its first
-            # steps train D alone against G as it is (G's losses are still logged, measured but not applied).
+            # discriminators; its first steps train D alone against G as it is, so G's first gradients come from a D
+            # that has caught up with it (G's losses are still logged, measured but not applied).
             with torch.no_grad():
                 fake_a, fake_b, g_losses = self._generator_losses(real_a, real_b)
         else:
