@@ -5,6 +5,7 @@
     python -m ganmodels.publish --prune checkpoints/cyclegan-horse2zebra --keep 3
     python -m ganmodels.publish runs/dcgan-mnist-restart --id dcgan-mnist --history-from checkpoints/dcgan-mnist
     python -m ganmodels.publish runs/dcgan-fashion --average-from 20000
+    python -m ganmodels.publish runs/wgan-gp-mnist-glr --id wgan-gp-mnist --description "WGAN-GP trained ..."
 
 Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
 JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so). With `--step N` the
@@ -14,7 +15,8 @@ its last (or to `--step`), a window `python -m ganmodels.evaluate RUN --average-
 images; the run's own generators stay in the history as snapshots. Either way the run's figures, its last
 generator's, are dropped from the card until the published folder is evaluated. With `--history-from CHECKPOINT`
 (the published folder a run started from with --init-from) the shipped history is that checkpoint's followed by
-the run's, counted on from its last step. Resumable training state is left behind in the run folder.
+the run's, counted on from its last step. A run's card describes only its family; `--description` says what the
+shipped model is (its recipe, why it was chosen). Resumable training state is left behind in the run folder.
 """
 from __future__ import annotations
 
@@ -64,9 +66,14 @@ def cut_at(card, step: int) -> dict:
 
 
 def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
-            step: int | None = None, history_from: str | Path | None = None, average_from: int | None = None) -> Path:
+            step: int | None = None, history_from: str | Path | None = None, average_from: int | None = None,
+            description: str | None = None) -> Path:
     run = Path(run)
     card = read_card(run)
+    if description is not None:
+        if not description.strip():
+            raise PublishError("the description is empty: say what the shipped model is, or leave --description out")
+        card.description = description.strip()
     earlier = earlier_checkpoint(card, history_from) if history_from is not None else None
     weights_source = run / (cut_at(card, step)["weights"] if step is not None else card.weights)
     model_id = model_id or card.id
@@ -273,12 +280,15 @@ def main(argv=None) -> int:
                    "step to the last (to --step with it) instead of the last generator")
     p.add_argument("--history-from", metavar="CHECKPOINT", help="the published folder the run started from (--init-from): "
                    "ship its history before the run's")
+    p.add_argument("--description", help="the card's description of the shipped model (default: the run's, which "
+                   "names only its family)")
     args = p.parse_args(argv)
     if args.prune:
         print(f"removed the weights of steps {prune(args.run, args.keep)}")
         return 0
     try:
-        print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from, args.average_from))
+        print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from, args.average_from,
+                      args.description))
     except (PublishError, CardError, CheckpointError) as exc:
         raise SystemExit(f"publish: {exc}") from None
     return 0

@@ -417,6 +417,22 @@ def test_publish_stores_photo_grids_as_jpeg_and_digit_grids_as_png(env, tmp_path
     assert not (tmp_path / photos.id / "fixed_inputs.safetensors").exists(), "a translator's inputs are dataset photos"
 
 
+def test_publish_description_replaces_the_run_s_family_summary(env, tmp_path, capsys):
+    from ganmodels.publish import main
+    from ganmodels.registry import get_family
+
+    run = env["runs"] / "dcgan"
+    assert read_card(run).description == get_family("dcgan").summary, "a run's card names only its family"
+    main([str(run), "--dest", str(tmp_path / "plain"), "--keep", "1"])
+    assert read_card(tmp_path / "plain" / "dcgan").description == get_family("dcgan").summary
+    recipe = "DCGAN on MNIST, G rate 1e-3 against D 2e-4, chosen on training-image FID."
+    main([str(run), "--dest", str(tmp_path / "described"), "--keep", "1", "--description", f"  {recipe}\n"])
+    assert read_card(tmp_path / "described" / "dcgan").description == recipe
+    with pytest.raises(SystemExit, match="description is empty"):
+        main([str(run), "--dest", str(tmp_path / "empty"), "--keep", "1", "--description", "  "])
+    assert not (tmp_path / "empty").exists(), "a refused publish writes nothing"
+
+
 def test_photo_grids_as_jpeg_keeps_the_picture(tmp_path):
     from types import SimpleNamespace
 
