@@ -42,7 +42,7 @@ tail -n 3 "$WORK"/logs/*.log
 
 echo "== publish"
 for run in "$WORK"/runs/*/; do
-  python3 -m ganmodels.publish "$run" --id "$(basename "$run")" --keep 3 --dest "$WORK/pub"
+  python3 -m ganmodels.publish "$run" --keep 3 --dest "$WORK/pub"
 done
 cp -r "$WORK/logs" "$WORK/pub/logs"
 tar -C "$WORK/pub" -cf "$WORK/pub.tar" .
