@@ -29,10 +29,9 @@ train() {  # run name, then ganmodels.train arguments
   python3 -m ganmodels.train "$@" --name "$name" --runs-dir "$WORK/runs" --minutes "$MINUTES" --device "$DEVICE" \
     --precision fp32 --threads 2 --no-progress >"$WORK/logs/$name.log" 2>&1 &
 }
-WGAN=(wgan_gp --dataset mnist --data-root "$DATA/mnist" --arch extra_layers=2 --hp n_critic=1 --hp lr=3e-4
-      --hp lr_d=3e-4 --hp ema=0.999 --hp decay_start=0.4)
-FASHION=(dcgan --dataset fashion-mnist --data-root "$DATA/fashion-mnist" --arch extra_layers=2 --arch full_res_layers=2
-         --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.4)
+source scripts/recipes.sh
+WGAN=(wgan_gp --dataset mnist --data-root "$DATA/mnist" "${WGAN_GP_MNIST_RECIPE[@]}")
+FASHION=(dcgan --dataset fashion-mnist --data-root "$DATA/fashion-mnist" "${DCGAN_FASHION_RECIPE[@]}")
 train wgan-gp-mnist-b64 "${WGAN[@]}" --batch-size 64
 train wgan-gp-mnist-b256 "${WGAN[@]}" --batch-size 256
 train dcgan-fashion-b64 "${FASHION[@]}" --batch-size 64

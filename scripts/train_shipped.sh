@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 ONLY=${1:-}
+source scripts/recipes.sh
 
 train() {  # id, then ganmodels.train arguments
   local id=$1; shift
@@ -40,10 +41,9 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 28000 2000 58000)` finds best on training
 # images: python -m ganmodels.publish runs/dcgan-fashion --average-from 36000
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
-  --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.3333 --arch extra_layers=2
+  "${DCGAN_MNIST_RECIPE[@]}"
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 30000 --snapshot-every 1000 --precision fp32 \
-  --hp instance_noise=0.3 --hp lr=0.001 --hp lr_d=0.0002 --hp ema=0.999 --hp decay_start=0.4 --arch extra_layers=2 \
-  --arch full_res_layers=2
+  "${DCGAN_FASHION_RECIPE[@]}"
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500
@@ -51,8 +51,8 @@ train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
 # in bf16 (87 min on 2 threads with AVX512-BF16): one critic step per G step (about 4x cheaper per step), G and the
 # critic both at 3e-4, took it from 1.14 (five critic steps, 10000 steps, decay over the second half) to 0.20
-train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 24000 --snapshot-every 1000 --hp ema=0.999 \
-  --hp n_critic=1 --hp lr=3e-4 --hp lr_d=3e-4 --hp decay_start=0.4 --arch extra_layers=2
+train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 24000 --snapshot-every 1000 \
+  "${WGAN_GP_MNIST_RECIPE[@]}"
 # the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
 # then its generators go on at random photo sides 128-288 px; the shipped one is that run's step-5168 snapshot
 # (the card's "selection" says why): python -m ganmodels.publish runs/cyclegan-h2z-multiscale --step 5168 --id cyclegan-horse2zebra
