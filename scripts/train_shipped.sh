@@ -50,7 +50,10 @@ train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --label
 train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps 12000 --snapshot-every 400
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
 # in bf16 (87 min on 2 threads with AVX512-BF16): one critic step per G step (about 4x cheaper per step), G and the
-# critic both at 3e-4, took it from 1.14 (five critic steps, 10000 steps, decay over the second half) to 0.20
+# critic both at 3e-4, took it from 1.14 (five critic steps, 10000 steps, decay over the second half) to 0.20; the shipped
+# one then went on to 0.150 with its rates restarted at 2e-4 and decayed again to step 44000 (64 min):
+# STEPS= is not enough here, run `python -m ganmodels.train --resume runs/wgan-gp-mnist --steps 44000 --hp lr=2e-4
+# --hp lr_d=2e-4 --hp decay_start=0.54` after this line has finished
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 24000 --snapshot-every 1000 \
   "${WGAN_GP_MNIST_RECIPE[@]}"
 # the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
