@@ -41,6 +41,8 @@ STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
+# Hyper-parameters whose presence adds a column to losses.csv (the R1 penalty's value).
+LOGGED_HPARAMS = ("r1",)
 LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
 SNAPSHOTS_PER_RUN = 8  # when --snapshot-every is not given: early to final
@@ -251,8 +253,12 @@ class Run:
             raise SystemExit(f"{folder} holds a {card.family} run, not {family_name}")
         family = get_family(card.family)
         _refuse_unknown_keys(family, {}, hp_overrides or {}, card.image_size, card.channels)
-        dev = pick_device(device)
         hp = card.training["hparams"]
+        added_columns = [k for k in LOGGED_HPARAMS if k in (hp_overrides or {}) and k not in hp]
+        if added_columns:
+            raise SystemExit(f"--hp {', '.join(added_columns)} can only be set when a run starts: it adds a column to "
+                             f"{LOSSES_NAME}, which this run's rows do not have")
+        dev = pick_device(device)
         hp.update(hp_overrides or {})
         hp["precision"] = _recorded_precision(hp.get("precision", "fp32"), dev)
         if extra_steps:

@@ -692,6 +692,72 @@ def test_instance_noise_reaches_every_image_d_sees(family, instance_noise, tiny_
     assert all(m > 1.2 for m in seen) if instance_noise else all(m <= 1.0 + 1e-6 for m in seen)
 
 
+@pytest.mark.parametrize("family", ["dcgan", "cgan"])
+def test_r1_adds_the_squared_gradient_norm_at_the_real_images_to_d_loss(family, tiny_mnist):
+    """hp r1 = gamma: D's update is the gradient of d_real + d_fake + gamma/2 * E|grad_x D(x_real)|^2, computed on
+    the very batch D judged, and the penalty is logged; without it the update is the plain one."""
+    with_r1, plain = _tiny_trainer(family, tiny_mnist), _tiny_trainer(family, tiny_mnist)
+    with_r1.hp["r1"] = 10.0
+    d_before = [q.detach().clone() for q in with_r1.D.parameters()]
+    recorded = {}
+    penalty_of = gan_base.r1_penalty
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gan_base, "r1_penalty", lambda logits, x: recorded.setdefault("value", penalty_of(logits, x)))
+        losses = with_r1.step()
+    plain_losses = plain.step()
+    assert set(losses) == set(plain_losses) | {"r1"} and losses["r1"] == pytest.approx(recorded["value"].item())
+    assert losses["r1"] > 0 and all(math.isfinite(v) for v in losses.values())
+    assert losses["d_real"] == pytest.approx(plain_losses["d_real"]), "same seed, same batch: only the update differs"
+    moved = [not torch.equal(a, b.detach()) for a, b in zip(d_before, with_r1.D.parameters())]
+    differs = [not torch.allclose(a, b) for a, b in zip(with_r1.D.parameters(), plain.D.parameters())]
+    assert all(moved) and any(differs), "the penalty changes D's update"
+
+    # the penalty itself: the mean over the batch of the squared input-gradient norm of D's summed logits
+    x = torch.randn(4, 1, 28, 28, requires_grad=True)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 1))
+    expected = (net[1].weight ** 2).sum()  # a linear D has the same gradient, its weight, at every input
+    torch.testing.assert_close(gan_base.r1_penalty(net(x).flatten(), x), expected.detach().float())
+
+
+def test_lazy_r1_penalises_every_r1_every_steps_at_that_many_times_the_weight(tiny_mnist, monkeypatch):
+    """Karras et al.'s lazy regularisation: with r1_every 3 the penalty is computed at steps 0, 3, 6 only, weighted
+    3 gamma, and the steps between log the latest value measured."""
+    trainer = _tiny_trainer("dcgan", tiny_mnist)
+    trainer.hp.update(r1=0.5, r1_every=3)
+    at = []
+    penalty_of = gan_base.r1_penalty
+    monkeypatch.setattr(gan_base, "r1_penalty", lambda logits, x: at.append(trainer.steps_done) or penalty_of(logits, x))
+    logged = [trainer.update()["r1"] for _ in range(7)]
+    assert at == [0, 3, 6]
+    assert logged[0] == logged[1] == logged[2] != logged[3] == logged[4] == logged[5] != logged[6]
+    # the weight: D's loss on a penalised step is d_real + d_fake + 3 * 0.5 / 2 * penalty
+    trainer.steps_done = 9
+    captured = {}
+    original_backward = torch.Tensor.backward
+
+    def keep_loss(tensor, *args, **kwargs):
+        captured.setdefault("d_loss", tensor.item())
+        return original_backward(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", keep_loss)
+    losses = trainer.step()
+    assert captured["d_loss"] == pytest.approx(losses["d_total"] + 3 * 0.5 / 2 * losses["r1"], rel=1e-5)
+
+
+def test_r1_cannot_be_added_when_resuming_a_run_without_it(tmp_path, tiny_mnist, tiny_unpaired):
+    """Its column would be missing from the rows already logged: the resume says so and writes nothing."""
+    runs = tmp_path / "runs"
+    assert gtrain.main(train_argv("dcgan", runs, "plain", tiny_mnist, tiny_unpaired, steps=2, every=2)) == 0
+    card_before = (runs / "plain" / "card.json").read_text()
+    with pytest.raises(SystemExit, match="r1 can only be set when a run starts"):
+        gtrain.main(["--resume", str(runs / "plain"), "--steps", "4", "--hp", "r1=1", "--no-progress"])
+    assert (runs / "plain" / "card.json").read_text() == card_before
+    assert gtrain.main(train_argv("dcgan", runs, "r1", tiny_mnist, tiny_unpaired, steps=2, every=2) + ["--hp", "r1=1"]) == 0
+    assert gtrain.main(["--resume", str(runs / "r1"), "--steps", "4", "--hp", "r1=0", "--no-progress"]) == 0
+    header, rows = read_rows(runs / "r1")
+    assert "r1" in header and len(rows) == 4 and float(rows[-1][header.index("r1")]) == 0.0
+
+
 @pytest.mark.parametrize("family", ["dcgan", "wgan_gp", "cyclegan"])
 def test_learning_rates_and_instance_noise_decay_linearly_to_zero_from_their_starts(family, tiny_mnist, tiny_unpaired):
     """total 10, decay_start 0.5: the rates hold for steps 0-4, then fall 1, 0.8, ... 0.2 of their base; the

@@ -247,6 +247,7 @@ class StandardGANTrainer(GANTrainer):
     """Goodfellow's minimax with the non-saturating G loss; labels go to G and D when conditional."""
 
     conditional = False
+    last_r1 = 0.0  # the R1 penalty as last measured, logged on the steps that skip it
 
     def step(self) -> dict[str, float]:
         real, y = self.real_batch()
@@ -256,9 +257,20 @@ class StandardGANTrainer(GANTrainer):
         fake = self.G(self.randn(n, self.arch["z_dim"]), y_fake)
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_real = bce(self.D(self.seen_by_d(real), y_real), 1.0)
+        # lazy regularisation (Karras et al. 2020): the penalty every r1_every steps, weighted that many times
+        r1_every = int(self.hp.get("r1_every", 1))
+        r1_weight = self.hp.get("r1", 0.0) * r1_every if self.steps_done % r1_every == 0 else 0.0
+        real_seen = self.seen_by_d(real).requires_grad_(bool(r1_weight))
+        real_logits = self.D(real_seen, y_real)
+        d_real = bce(real_logits, 1.0)
         d_fake = bce(self.D(self.seen_by_d(fake.detach()), y_fake), 0.0)
-        (d_real + d_fake).backward()
+        d_loss = d_real + d_fake
+        if r1_weight:
+            penalty = r1_penalty(real_logits, real_seen)
+            d_loss = d_loss + r1_weight / 2 * penalty
+            self.last_r1 = penalty.item()
+        losses = {"r1": self.last_r1} if "r1" in self.hp else {}  # the latest measured (a resume may set it to 0)
+        d_loss.backward()
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
@@ -266,13 +278,23 @@ class StandardGANTrainer(GANTrainer):
             g_loss = bce(self.D(self.seen_by_d(fake), y_fake), 1.0)
             g_loss.backward()
         self.opt_g.step()
-        return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item()}
+        return {"d_real": d_real.item(), "d_fake": d_fake.item(), "d_total": (d_real + d_fake).item(), "g": g_loss.item(),
+                **losses}
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's gradient at the real images (Mescheder et al. 2018): it keeps D flat where the data
+    are, so training settles instead of circling, without blurring what D sees as instance noise does."""
+    grads = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)[0]
+    return grads.float().pow(2).flatten(1).sum(1).mean()
 
 
 # What GANTrainer and the train CLI read for every family (learning-rate and noise schedules, the moving average,
 # precision, run length; --labels for the semi-supervised family's labelled subset).
 TRAINER_HPARAMS = ("beta2", "lr_d", "ema", "decay_start", "noise_decay_start", "instance_noise", "precision",
                    "total_steps", "snapshot_every", "labels")
+# Read by the standard trainer only (families whose trainer is StandardGANTrainer or a subclass of it).
+STANDARD_TRAINER_HPARAMS = ("r1", "r1_every")
 
 
 class Family:
@@ -300,8 +322,9 @@ class Family:
 
     def known_keys(self, image_size: int, channels: int) -> tuple[set[str], set[str]]:
         """(architecture keys, hyper-parameter keys) that this family's nets and trainer read."""
+        standard = STANDARD_TRAINER_HPARAMS if issubclass(self.trainer_cls, StandardGANTrainer) else ()
         return (set(self.default_arch(image_size, channels, 0)) | set(self.optional_arch),
-                set(self.default_hparams()) | set(TRAINER_HPARAMS) | set(self.optional_hparams))
+                set(self.default_hparams()) | set(TRAINER_HPARAMS) | set(standard) | set(self.optional_hparams))
 
     def default_hparams(self) -> dict:
         return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64}
