@@ -11,15 +11,41 @@ FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 ONLY=${1:-}
 source scripts/recipes.sh
 
-train() {  # id, then ganmodels.train arguments
+card_field() {  # id, key of the card's training record: prints its value (nothing when the run has no card)
+  [ -f "runs/$1/card.json" ] || return 0
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["training"].get(sys.argv[2], ""))' "runs/$1/card.json" "$2"
+}
+
+train() {  # id, then ganmodels.train arguments; with --stop-at S its part is done once the run reaches step S
   local id=$1; shift
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
   if grep -q '"status": "finished"' "runs/$id/card.json" 2>/dev/null; then echo "== $id finished"; return 0; fi
+  local arg previous="" stop_at="" done
+  for arg in "$@"; do [ "$previous" = --stop-at ] && stop_at=$arg; previous=$arg; done
+  done=$(card_field "$id" steps_done)
+  if [ -n "$stop_at" ] && [ -n "$done" ] && [ "$done" -ge "$stop_at" ]; then
+    echo "== $id reached step $stop_at"; return 0  # paused there, or lengthen has taken it on
+  fi
   if [ -f "runs/$id/state.pt" ]; then
-    echo "== resuming $id"; python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"}
+    echo "== resuming $id"
+    python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"} ${stop_at:+--stop-at "$stop_at"}
   else
     echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --no-progress
   fi
+}
+
+lengthen() {  # id, steps, then --hp overrides: the run train left (finished, or paused at its --stop-at) goes on to
+  # that many steps with the new schedule; an interrupted lengthening is resumed (an interrupted train exits non-zero,
+  # so this never starts from anywhere else)
+  local id=$1 steps=$2; shift 2
+  [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
+  local total; total=$(card_field "$id" total_steps)
+  if [ -n "$total" ] && [ "$total" -ge "$steps" ]; then
+    if grep -q '"status": "finished"' "runs/$id/card.json"; then echo "== $id lengthened to $steps"; return 0; fi
+    echo "== resuming the lengthening of $id"; python -m ganmodels.train --resume "runs/$id" --no-progress; return
+  fi
+  echo "== lengthening $id to $steps"
+  python -m ganmodels.train --resume "runs/$id" --steps "$steps" "$@" --no-progress
 }
 
 reference() {  # dataset, then ganmodels.classifier arguments
@@ -34,16 +60,16 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
 # 3x3 conv blocks at full size) each ran as one run, their learning rates constant and then lowered linearly to zero
 # (--hp decay_start: from step 14000 and 12000), in float32 (an AMD CPU without bf16), stopped after a snapshot and
-# resumed with --resume. dcgan-fashion was paused at step 17000 (add --stop-at 17000 to its line below) and lengthened
-# from there, its rates going on from 0.72x linearly to zero at step 60000 (bf16 from step 25009 on a CPU with it)
-# (`python -m ganmodels.train --resume runs/dcgan-fashion --steps 60000 --hp decay_start=0.0076923`),
-# and ships the mean of its snapshots from step 36000, the window
+# resumed with --resume. dcgan-fashion was paused at step 17000 and lengthened from there, its rates going on from
+# 0.72x linearly to zero at step 60000 (bf16 from step 25009 on a CPU with it), and ships the mean of its snapshots
+# from step 36000, the window
 # `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 28000 2000 58000)` finds best on training
 # images: python -m ganmodels.publish runs/dcgan-fashion --average-from 36000
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   "${DCGAN_MNIST_RECIPE[@]}"
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 30000 --snapshot-every 1000 --precision fp32 \
-  "${DCGAN_FASHION_RECIPE[@]}"
+  "${DCGAN_FASHION_RECIPE[@]}" --stop-at 17000
+lengthen dcgan-fashion 60000 --hp decay_start=0.0076923
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500
@@ -51,11 +77,10 @@ train mlp-mnist      mlp     --dataset mnist --data-root "$SHARED/mnist" --steps
 train infogan-mnist  infogan --dataset mnist --data-root "$SHARED/mnist" --steps 25000 --snapshot-every 1000
 # in bf16 (87 min on 2 threads with AVX512-BF16): one critic step per G step (about 4x cheaper per step), G and the
 # critic both at 3e-4, took it from 1.14 (five critic steps, 10000 steps, decay over the second half) to 0.20; the shipped
-# one then went on to 0.150 with its rates restarted at 2e-4 and decayed again to step 44000 (64 min):
-# STEPS= is not enough here, run `python -m ganmodels.train --resume runs/wgan-gp-mnist --steps 44000 --hp lr=2e-4
-# --hp lr_d=2e-4 --hp decay_start=0.54` after this line has finished
+# one then went on to 0.150 with its rates restarted at 2e-4 and decayed again to step 44000 (64 min)
 train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps 24000 --snapshot-every 1000 \
   "${WGAN_GP_MNIST_RECIPE[@]}"
+lengthen wgan-gp-mnist 44000 --hp lr=2e-4 --hp lr_d=2e-4 --hp decay_start=0.54
 # the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
 # then its generators go on at random photo sides 128-288 px; the shipped one is that run's step-5168 snapshot
 # (the card's "selection" says why): python -m ganmodels.publish runs/cyclegan-h2z-multiscale --step 5168 --id cyclegan-horse2zebra

@@ -1,0 +1,121 @@
+"""scripts/train_shipped.sh: the order of trainings it asks for, and what a rerun does after an interruption.
+
+The script is run for real by bash, with a stand-in `python` first on PATH that logs each call and leaves the card a
+run would leave (steps done, total, status), so every branch is checked in milliseconds instead of hours.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+STAND_IN = '''#!{python}
+import json, os, sys
+from pathlib import Path
+args = sys.argv[1:]
+with open(os.environ["CALLS"], "a") as fh:
+    fh.write(" ".join(args) + "\\n")
+if args[:2] != ["-m", "ganmodels.train"]:
+    sys.exit(0)
+def opt(flag):
+    return args[args.index(flag) + 1] if flag in args else None
+if "--resume" in args:
+    folder = Path(opt("--resume"))
+    card = json.loads((folder / "card.json").read_text())
+    if opt("--steps"):
+        card["training"]["total_steps"] = int(opt("--steps"))
+else:
+    folder = Path("runs") / opt("--name")
+    folder.mkdir(parents=True, exist_ok=True)
+    card = {{"training": {{"total_steps": int(opt("--steps"))}}}}
+t = card["training"]
+interrupt, stop = os.environ.get("INTERRUPT_AT"), opt("--stop-at")
+if interrupt and t.get("steps_done", 0) < int(interrupt) < int(stop or t["total_steps"]):
+    t.update(steps_done=int(interrupt), status="paused")  # SIGTERM: paused, and the exit status says so
+    code = 143
+elif stop:
+    t.update(steps_done=int(stop), status="paused")
+    code = 0
+else:
+    t.update(steps_done=t["total_steps"], status="finished")
+    code = 0
+(folder / "state.pt").write_text("")
+(folder / "card.json").write_text(json.dumps(card))
+sys.exit(code)
+'''
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A repo with the scripts and (so none is trained) the three reference classifiers' cards."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    for dataset in ("mnist", "fashion-mnist", "horse2zebra"):
+        folder = tmp_path / "checkpoints" / "reference" / dataset
+        folder.mkdir(parents=True)
+        (folder / "card.json").write_text("{}")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "python"
+    stand_in.write_text(STAND_IN.format(python=sys.executable))
+    stand_in.chmod(0o755)
+    return tmp_path
+
+
+def run_script(sandbox: Path, only: str, interrupt_at: int | None = None) -> list[str]:
+    calls = sandbox / "calls.log"
+    calls.write_text("")
+    env = {**os.environ, "PATH": f"{sandbox / 'bin'}:{os.environ['PATH']}", "CALLS": str(calls)}
+    env.pop("INTERRUPT_AT", None)
+    if interrupt_at is not None:
+        env["INTERRUPT_AT"] = str(interrupt_at)
+    done = subprocess.run(["bash", "scripts/train_shipped.sh", only], cwd=sandbox, env=env, capture_output=True, text=True)
+    assert done.returncode == (0 if interrupt_at is None else 143), done.stderr
+    return [line for line in calls.read_text().splitlines() if line]
+
+
+def card(sandbox: Path, run: str) -> dict:
+    return json.loads((sandbox / "runs" / run / "card.json").read_text())["training"]
+
+
+def test_dcgan_fashion_is_paused_at_its_branch_step_then_lengthened_and_a_rerun_does_nothing(sandbox):
+    calls = run_script(sandbox, "dcgan-fashion")
+    assert len(calls) == 2
+    assert calls[0].startswith("-m ganmodels.train dcgan --dataset fashion-mnist") and "--stop-at 17000" in calls[0]
+    assert calls[1] == "-m ganmodels.train --resume runs/dcgan-fashion --steps 60000 --hp decay_start=0.0076923 --no-progress"
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 60000, "steps_done": 60000, "status": "finished"}
+    assert run_script(sandbox, "dcgan-fashion") == []
+
+
+@pytest.mark.parametrize("first_stop", [12000, 17000, 25009])
+def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_stop):
+    """Stopped by a signal before the pause (12000), at it (17000, the pause itself), or while lengthening (25009):
+    the script stops with the signal's status, and a rerun goes on from where the run stands to its pause and then
+    its lengthening, never back to the 30000 steps it started with."""
+    run_script(sandbox, "dcgan-fashion", interrupt_at=None if first_stop == 17000 else first_stop)
+    if first_stop == 17000:  # the pause came, and the lengthening was stopped before its first step
+        (sandbox / "runs" / "dcgan-fashion" / "card.json").write_text(json.dumps(
+            {"training": {"total_steps": 30000, "steps_done": 17000, "status": "paused"}}))
+    assert card(sandbox, "dcgan-fashion")["steps_done"] == first_stop
+    calls = run_script(sandbox, "dcgan-fashion")
+    resume_to_pause = "-m ganmodels.train --resume runs/dcgan-fashion --no-progress --stop-at 17000"
+    lengthen = "-m ganmodels.train --resume runs/dcgan-fashion --steps 60000 --hp decay_start=0.0076923 --no-progress"
+    expected = {12000: [resume_to_pause, lengthen], 17000: [lengthen],
+                25009: ["-m ganmodels.train --resume runs/dcgan-fashion --no-progress"]}[first_stop]
+    assert calls == expected
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 60000, "steps_done": 60000, "status": "finished"}
+
+
+def test_wgan_gp_gets_its_second_learning_rate_cycle(sandbox):
+    calls = run_script(sandbox, "wgan-gp-mnist")
+    assert calls[0].startswith("-m ganmodels.train wgan_gp --dataset mnist") and "--steps 24000" in calls[0]
+    assert calls[1:] == ["-m ganmodels.train --resume runs/wgan-gp-mnist --steps 44000 --hp lr=2e-4 --hp lr_d=2e-4 "
+                         "--hp decay_start=0.54 --no-progress"]
+    assert card(sandbox, "wgan-gp-mnist")["steps_done"] == 44000
+    assert run_script(sandbox, "wgan-gp-mnist") == []
