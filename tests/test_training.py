@@ -817,6 +817,21 @@ def test_bad_decay_start_is_refused_when_starting_or_resuming(key, bad, tmp_path
     assert (tmp_path / "bad-decay" / "card.json").read_text() == before, "a refused resume leaves the run as it was"
 
 
+@pytest.mark.parametrize("setting, message", [("r1=-1", "r1 is the penalty's weight"), ("r1='x'", "r1 is the penalty's weight"),
+                                              ("r1_every=0", "r1_every is a whole number"),
+                                              ("r1_every=2.5", "r1_every is a whole number")])
+def test_bad_r1_settings_are_refused_when_starting_or_resuming(setting, message, tmp_path, tiny_mnist, tiny_unpaired):
+    argv = train_argv("dcgan", tmp_path, "bad-r1", tiny_mnist, tiny_unpaired, steps=2, every=2)
+    with pytest.raises(SystemExit, match=message):
+        gtrain.main([*argv, "--hp", setting])
+    assert not (tmp_path / "bad-r1").exists(), "a refused start leaves no run behind"
+    assert gtrain.main([*argv, "--hp", "r1=0.1"]) == 0
+    before = (tmp_path / "bad-r1" / "card.json").read_text()
+    with pytest.raises(SystemExit, match=message):
+        gtrain.main(["--resume", str(tmp_path / "bad-r1"), "--steps", "4", "--hp", setting])
+    assert (tmp_path / "bad-r1" / "card.json").read_text() == before, "a refused resume leaves the run as it was"
+
+
 # --- CycleGAN scales and starting from a checkpoint ---------------------------------------------------
 
 

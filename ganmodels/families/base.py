@@ -249,6 +249,14 @@ class StandardGANTrainer(GANTrainer):
     conditional = False
     last_r1 = 0.0  # the R1 penalty as last measured, logged on the steps that skip it
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        r1, every = self.hp.get("r1", 0.0), self.hp.get("r1_every", 1)
+        if isinstance(r1, bool) or not isinstance(r1, (int, float)) or r1 < 0:
+            raise ValueError(f"r1 is the penalty's weight, a number >= 0 (e.g. 0.1), not {r1}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"r1_every is a whole number of steps >= 1 (e.g. 4), not {every}")
+
     def step(self) -> dict[str, float]:
         real, y = self.real_batch()
         n = real.shape[0]
@@ -258,7 +266,7 @@ class StandardGANTrainer(GANTrainer):
 
         self.opt_d.zero_grad(set_to_none=True)
         # lazy regularisation (Karras et al. 2020): the penalty every r1_every steps, weighted that many times
-        r1_every = int(self.hp.get("r1_every", 1))
+        r1_every = self.hp.get("r1_every", 1)
         r1_weight = self.hp.get("r1", 0.0) * r1_every if self.steps_done % r1_every == 0 else 0.0
         real_seen = self.seen_by_d(real).requires_grad_(bool(r1_weight))
         real_logits = self.D(real_seen, y_real)
