@@ -19,7 +19,7 @@ card_field() {  # id, key of the card's training record: prints its value (nothi
 train() {  # id, then ganmodels.train arguments; with --stop-at S its part is done once the run reaches step S
   local id=$1; shift
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
-  if grep -q '"status": "finished"' "runs/$id/card.json" 2>/dev/null; then echo "== $id finished"; return 0; fi
+  if [ "$(card_field "$id" status)" = finished ]; then echo "== $id finished"; return 0; fi
   local arg previous="" stop_at="" done
   for arg in "$@"; do [ "$previous" = --stop-at ] && stop_at=$arg; previous=$arg; done
   done=$(card_field "$id" steps_done)
@@ -41,7 +41,7 @@ lengthen() {  # id, steps, then --hp overrides: the run train left (finished, or
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
   local total; total=$(card_field "$id" total_steps)
   if [ -n "$total" ] && [ "$total" -ge "$steps" ]; then
-    if grep -q '"status": "finished"' "runs/$id/card.json"; then echo "== $id lengthened to $steps"; return 0; fi
+    if [ "$(card_field "$id" status)" = finished ]; then echo "== $id lengthened to $steps"; return 0; fi
     echo "== resuming the lengthening of $id"; python -m ganmodels.train --resume "runs/$id" --no-progress; return
   fi
   echo "== lengthening $id to $steps"
