@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -99,15 +100,17 @@ def read_losses(folder: Path, every: int = 1) -> dict[str, list[float]]:
 
 
 def smooth(values: list[float], window: int) -> list[float]:
-    """Trailing moving average, so noisy per-step GAN losses show their trend."""
+    """Trailing moving average, so noisy per-step GAN losses show their trend. Blank (NaN) entries, the rows logged
+    before a resumed run began a column, are left out of the averages rather than blanking the rest of the curve."""
     if window <= 1:
         return list(values)
-    out, total = [], 0.0
+    out, total, count = [], 0.0, 0
     for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
+        if not math.isnan(v):
+            total, count = total + v, count + 1
+        if i >= window and not math.isnan(gone := values[i - window]):
+            total, count = total - gone, count - 1
+        out.append(total / count if count else math.nan)
     return out
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -41,8 +42,6 @@ STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = ("mnist", "fashion-mnist", "image-folder")
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
-# Hyper-parameters whose presence adds a column to losses.csv (the R1 penalty's value).
-LOGGED_HPARAMS = ("r1",)
 LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
 SNAPSHOTS_PER_RUN = 8  # when --snapshot-every is not given: early to final
@@ -99,6 +98,29 @@ def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(kept)
     os.replace(tmp, dest)
+
+
+def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWriter]:
+    """The loss log opened for appending rows of `columns`. A resumed run that logs a column the earlier rows lack
+    (the R1 penalty, added with --hp r1) first rewrites the log with that column appended, blank in those rows, so
+    every row stays under its own header; a column no longer logged stays, blank from then on."""
+    existing: list[str] = []
+    if path.is_file():
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        existing = rows[0] if rows else []
+    fieldnames = existing + [c for c in columns if c not in existing]
+    if existing and fieldnames != existing:
+        padding = [""] * (len(fieldnames) - len(existing))
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([fieldnames] + [r + padding for r in rows[1:] if r])
+        os.replace(tmp, path)
+    log = open(path, "a", newline="")
+    writer = csv.DictWriter(log, fieldnames=fieldnames, restval="")
+    if not existing:
+        writer.writeheader()
+    return log, writer
 
 
 def _logged(text: str) -> str:
@@ -254,10 +276,6 @@ class Run:
         family = get_family(card.family)
         _refuse_unknown_keys(family, {}, hp_overrides or {}, card.image_size, card.channels)
         hp = card.training["hparams"]
-        added_columns = [k for k in LOGGED_HPARAMS if k in (hp_overrides or {}) and k not in hp]
-        if added_columns:
-            raise SystemExit(f"--hp {', '.join(added_columns)} can only be set when a run starts: it adds a column to "
-                             f"{LOSSES_NAME}, which this run's rows do not have")
         dev = pick_device(device)
         hp.update(hp_overrides or {})
         hp["precision"] = _recorded_precision(hp.get("precision", "fp32"), dev)
@@ -367,54 +385,52 @@ class Run:
             self.card.save(self.folder)
         log_every = LOG_EVERY
         per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
-        header = self.losses_path.stat().st_size > 0
         started, started_step, t_prev = time.time(), self.step, self.card.training.get("seconds", 0.0)
         buffer: list[dict] = []
         bar = tqdm(total=total, initial=self.step, desc=self.card.id, unit="step", disable=not progress, dynamic_ncols=True)
+        log, writer = None, None
         try:
-            with open(self.losses_path, "a", newline="") as fh:
-                writer = None
-                while self.step < total:
-                    losses = self.trainer.update()
-                    self.step += 1
-                    if not planned and (elapsed := time.time() - started) >= max(10.0, 0.1 * budget):
-                        total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
-                        every, planned = int(self.card.training["hparams"]["snapshot_every"]), True
-                        bar.reset(total=total)
-                        bar.update(self.step)
-                    if not all(map(_finite, losses.values())):
-                        raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
-                    logged = {k: loss_value(v) for k, v in losses.items()}
-                    buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **logged})
-                    if writer is None:
-                        writer = csv.DictWriter(fh, fieldnames=list(buffer[0]))
-                        if not header:
-                            writer.writeheader()
-                    pausing = self.step < total and (self.step == stop_at or self.stop_signal is not None)
-                    if self.step % log_every == 0 or self.step == total or self.step % every == 0 or pausing:
-                        writer.writerows(buffer)
-                        fh.flush()
-                        buffer.clear()
-                        rate = (self.step - started_step) * per_step / max(1e-9, time.time() - started)
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]} | {"img/s": f"{rate:.0f}"})
-                        clock = {} if planned else {"planning": True, "started_at": started, "ends_at": started + budget}
-                        self.write_status({"status": "running", "images_per_s": rate, "losses": losses, **clock})
-                    bar.update(1)
-                    snapshotting = self.step % every == 0 or self.step == total
-                    if snapshotting or pausing:
-                        self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
-                    if snapshotting:
-                        self.snapshot()
-                    if pausing:
-                        why = (f"{signal.Signals(self.stop_signal).name} at step {self.step}" if self.stop_signal is not None
-                               else f"--stop-at {stop_at}")
-                        self.pause(why)
-                        return self.folder
+            while self.step < total:
+                losses = self.trainer.update()
+                self.step += 1
+                if not planned and (elapsed := time.time() - started) >= max(10.0, 0.1 * budget):
+                    total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
+                    every, planned = int(self.card.training["hparams"]["snapshot_every"]), True
+                    bar.reset(total=total)
+                    bar.update(self.step)
+                if not all(map(_finite, losses.values())):
+                    raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
+                logged = {k: loss_value(v) for k, v in losses.items()}
+                buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **logged})
+                if writer is None:
+                    log, writer = open_loss_log(self.losses_path, list(buffer[0]))
+                pausing = self.step < total and (self.step == stop_at or self.stop_signal is not None)
+                if self.step % log_every == 0 or self.step == total or self.step % every == 0 or pausing:
+                    writer.writerows(buffer)
+                    log.flush()
+                    buffer.clear()
+                    rate = (self.step - started_step) * per_step / max(1e-9, time.time() - started)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]} | {"img/s": f"{rate:.0f}"})
+                    clock = {} if planned else {"planning": True, "started_at": started, "ends_at": started + budget}
+                    self.write_status({"status": "running", "images_per_s": rate, "losses": losses, **clock})
+                bar.update(1)
+                snapshotting = self.step % every == 0 or self.step == total
+                if snapshotting or pausing:
+                    self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
+                if snapshotting:
+                    self.snapshot()
+                if pausing:
+                    why = (f"{signal.Signals(self.stop_signal).name} at step {self.step}" if self.stop_signal is not None
+                           else f"--stop-at {stop_at}")
+                    self.pause(why)
+                    return self.folder
         except BaseException as exc:
             self.write_status({"status": "stopped", "error": f"{type(exc).__name__}: {exc}"})
             raise
         finally:
             bar.close()
+            if log is not None:
+                log.close()
         self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
         self.finish()
         return self.folder

@@ -33,7 +33,7 @@ from ganmodels.families import sgan as sgan_module
 from ganmodels.families import wgan_gp as wgan_module
 from ganmodels.images import grid
 from ganmodels.registry import FAMILIES
-from ganmodels.runs import read_losses, run_status
+from ganmodels.runs import read_losses, run_status, smooth
 
 FAMILY_NAMES = list(FAMILIES)
 TINY_ARGS = {
@@ -185,6 +185,22 @@ def kill_at(monkeypatch, step: int) -> None:
             raise SimulatedKill(f"killed at step {step}")
 
     monkeypatch.setattr(gtrain.Run, "write_status", write_status)
+
+
+def test_loss_log_keeps_every_row_under_its_own_header(tmp_path):
+    """A new log gets its header; the same columns append without a rewrite; a new column is appended to the header
+    and left blank in the rows before; a column no longer logged stays in the header, blank from then on."""
+    path = tmp_path / "losses.csv"
+    path.write_text("")
+    for columns, row in ((["step", "g"], {"step": 1, "g": 0.5}), (["step", "g"], {"step": 2, "g": 0.25}),
+                         (["step", "g", "r1"], {"step": 3, "g": 0.125, "r1": 2.0}), (["step", "g"], {"step": 4, "g": 1.0})):
+        log, writer = gtrain.open_loss_log(path, columns)
+        with log:
+            writer.writerow(row)
+    header, rows = read_rows_of(path)
+    assert header == ["step", "g", "r1"]
+    assert rows == [["1", "0.5", ""], ["2", "0.25", ""], ["3", "0.125", "2.0"], ["4", "1.0", ""]]
+    assert_no_temporary_files(tmp_path)
 
 
 def test_write_losses_up_to_keeps_rows_and_logs_losses_at_six_digits(tmp_path):
@@ -745,14 +761,23 @@ def test_lazy_r1_penalises_every_r1_every_steps_at_that_many_times_the_weight(ti
     assert captured["d_loss"] == pytest.approx(losses["d_total"] + 3 * 0.5 / 2 * losses["r1"], rel=1e-5)
 
 
-def test_r1_cannot_be_added_when_resuming_a_run_without_it(tmp_path, tiny_mnist, tiny_unpaired):
-    """Its column would be missing from the rows already logged: the resume says so and writes nothing."""
+def test_r1_added_on_resume_gets_a_column_left_blank_in_the_rows_before(tmp_path, tiny_mnist, tiny_unpaired):
+    """A resume that begins logging a column rewrites the log with it, blank in the earlier rows (which keep their
+    values), so every row stays under its header; the loss curves skip the blanks instead of going blank."""
     runs = tmp_path / "runs"
     assert gtrain.main(train_argv("dcgan", runs, "plain", tiny_mnist, tiny_unpaired, steps=2, every=2)) == 0
-    card_before = (runs / "plain" / "card.json").read_text()
-    with pytest.raises(SystemExit, match="r1 can only be set when a run starts"):
-        gtrain.main(["--resume", str(runs / "plain"), "--steps", "4", "--hp", "r1=1", "--no-progress"])
-    assert (runs / "plain" / "card.json").read_text() == card_before
+    header_before, rows_before = read_rows(runs / "plain")
+    assert "r1" not in header_before
+    assert gtrain.main(["--resume", str(runs / "plain"), "--steps", "4", "--hp", "r1=1", "--no-progress"]) == 0
+    header, rows = read_rows(runs / "plain")
+    assert header == header_before + ["r1"] and [int(r[0]) for r in rows] == [1, 2, 3, 4]
+    assert [r[:-1] for r in rows[:2]] == rows_before and [r[-1] for r in rows[:2]] == ["", ""]
+    assert all(len(r) == len(header) for r in rows) and all(float(r[-1]) > 0 for r in rows[2:])
+    r1 = read_losses(runs / "plain")["r1"]
+    assert math.isnan(r1[0]) and math.isnan(r1[1])
+    smoothed = smooth(r1, 3)
+    assert math.isnan(smoothed[1]) and smoothed[2:] == pytest.approx([r1[2], (r1[2] + r1[3]) / 2])
+    assert_no_temporary_files(runs / "plain")
     assert gtrain.main(train_argv("dcgan", runs, "r1", tiny_mnist, tiny_unpaired, steps=2, every=2) + ["--hp", "r1=1"]) == 0
     assert gtrain.main(["--resume", str(runs / "r1"), "--steps", "4", "--hp", "r1=0", "--no-progress"]) == 0
     header, rows = read_rows(runs / "r1")
