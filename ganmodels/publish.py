@@ -31,7 +31,7 @@ from .cards import CardError, read_card
 from .checkpoint import CheckpointError, average_weights, load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
-from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, write_losses_up_to
+from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, write_losses_up_to, write_rows_atomically
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
@@ -230,10 +230,7 @@ def prepend_losses(earlier: Path, losses: Path, offset: int, epochs: float) -> N
         if rows and before and rows[0] != before[0]:
             raise PublishError(f"the loss logs have different columns: {','.join(before[0])} and {','.join(rows[0])}")
     shifted = [[str(int(r[0]) + offset), repr(round(float(r[1]) + epochs, 4)), *r[2:]] for r in rows[1:] if r]
-    tmp = losses.with_name(losses.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(before + shifted)
-    tmp.replace(losses)
+    write_rows_atomically(losses, before + shifted)
 
 
 def photo_grids_as_jpeg(folder: Path, card, quality: int = PHOTO_GRID_QUALITY) -> None:

@@ -94,10 +94,15 @@ def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
     with open(src, newline="") as fh:
         rows = list(csv.reader(fh))
     kept = rows[:1] + [r[:2] + [_logged(v) for v in r[2:]] for r in rows[1:] if r and (step is None or int(r[0]) <= step)]
-    tmp = dest.with_name(dest.name + ".tmp")
+    write_rows_atomically(dest, kept)
+
+
+def write_rows_atomically(path: Path, rows: list[list]) -> None:
+    """A whole CSV file written beside `path` and moved over it, so a crash never leaves a log half-written."""
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(kept)
-    os.replace(tmp, dest)
+        csv.writer(fh).writerows(rows)
+    os.replace(tmp, path)
 
 
 def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWriter]:
@@ -112,10 +117,7 @@ def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWrite
     fieldnames = existing + [c for c in columns if c not in existing]
     if existing and fieldnames != existing:
         padding = [""] * (len(fieldnames) - len(existing))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as fh:
-            csv.writer(fh).writerows([fieldnames] + [r + padding for r in rows[1:] if r])
-        os.replace(tmp, path)
+        write_rows_atomically(path, [fieldnames] + [r + padding for r in rows[1:] if r])
     log = open(path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=fieldnames, restval="")
     if not existing:
