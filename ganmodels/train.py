@@ -112,12 +112,13 @@ def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWrite
     existing: list[str] = []
     if path.is_file():
         with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
-        existing = rows[0] if rows else []
+            existing = next(csv.reader(fh), [])
     fieldnames = existing + [c for c in columns if c not in existing]
-    if existing and fieldnames != existing:
+    if existing and fieldnames != existing:  # only then is the whole log read
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
         padding = [""] * (len(fieldnames) - len(existing))
-        write_rows_atomically(path, [fieldnames] + [r + padding for r in rows[1:] if r])
+        write_rows_atomically(path, [fieldnames] + [r + padding for r in rows if r])
     log = open(path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=fieldnames, restval="")
     if not existing:
