@@ -1044,8 +1044,8 @@ def test_every_key_a_family_reads_counts_as_known(name):
     for module in {sys.modules[c.__module__] for c in classes}:
         # the module's functions and this family's own classes: another family's trainer in the same module (the
         # standard trainer in base.py beside the generic one) may read keys this family does not have
-        tree = ast.parse(inspect.getsource(module))
-        source = "\n".join(ast.get_source_segment(inspect.getsource(module), node) for node in tree.body
+        module_source = inspect.getsource(module)
+        source = "\n".join(ast.get_source_segment(module_source, node) for node in ast.parse(module_source).body
                            if not isinstance(node, ast.ClassDef) or getattr(module, node.name) in classes)
         if module is not gan_base:  # base.py's generic helpers read keys of other families' arches
             arch_read |= set(re.findall(r'\barch(?:\.get\(|\[)"(\w+)"', source))
