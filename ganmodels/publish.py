@@ -221,16 +221,29 @@ def prepend_history(staging: Path, card, folder: Path, earlier) -> None:
 
 
 def prepend_losses(earlier: Path, losses: Path, offset: int, epochs: float) -> None:
-    with open(earlier, newline="") as fh:
-        before = list(csv.reader(fh))
-    rows = []
-    if losses.is_file():
-        with open(losses, newline="") as fh:
-            rows = list(csv.reader(fh))
-        if rows and before and rows[0] != before[0]:
-            raise PublishError(f"the loss logs have different columns: {','.join(before[0])} and {','.join(rows[0])}")
-    shifted = [[str(int(r[0]) + offset), repr(round(float(r[1]) + epochs, 4)), *r[2:]] for r in rows[1:] if r]
-    write_rows_atomically(losses, before + shifted)
+    """`earlier`'s log, then the run's rows with their steps and epochs counted on. The header is the union of both
+    logs' columns (a run that adds the R1 penalty logs a column the earlier one lacks), each row's values under
+    their own names and blank where its log had no such column."""
+    logs = []
+    for path in (earlier, losses):
+        rows = []
+        if path.is_file():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.reader(fh) if r]
+        if rows and rows[0][:2] != ["step", "epoch"]:
+            raise PublishError(f"{path} is not a loss log: its columns are {','.join(rows[0])}, not step,epoch,...")
+        logs.append(rows)
+    header = []
+    for rows in logs:
+        header += [c for c in (rows[0] if rows else []) if c not in header]
+    merged = [header]
+    for rows, shifted in zip(logs, (False, True)):
+        for r in rows[1:]:
+            values = dict(zip(rows[0], r))
+            if shifted:
+                values.update(step=str(int(r[0]) + offset), epoch=repr(round(float(r[1]) + epochs, 4)))
+            merged.append([values.get(c, "") for c in header])
+    write_rows_atomically(losses, merged)
 
 
 def photo_grids_as_jpeg(folder: Path, card, quality: int = PHOTO_GRID_QUALITY) -> None:

@@ -1,6 +1,7 @@
 """Offline metrics: the formulas on known inputs, and evaluate_path on tiny trained runs with a tiny reference classifier."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -545,10 +546,29 @@ def test_publish_with_history_from_refuses_a_checkpoint_the_run_did_not_start_fr
         publish_main([str(tmp_path / "restart"), "--dest", str(dest), "--history-from", str(env["runs"] / "cgan")])
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == before, "a refused publish writes nothing"
     (dest / "digits" / "losses.csv").write_text("step,loss\n1,0.5\n")
-    with pytest.raises(SystemExit, match="different columns: step,loss and step,epoch"):
+    with pytest.raises(SystemExit, match="losses.csv is not a loss log: its columns are step,loss, not step,epoch"):
         publish_main([str(tmp_path / "restart"), "--dest", str(dest), "--id", "digits", "--history-from", str(dest / "digits")])
     assert sorted(p.name for p in dest.iterdir()) == ["digits"], "no staging folder is left behind"
     assert read_card(dest / "digits").training["steps_done"] == 2, "the checkpoint it would have replaced is untouched"
+
+
+@pytest.mark.parametrize("earlier_has_r1", [False, True])
+def test_prepended_loss_logs_keep_every_value_under_its_own_column(earlier_has_r1, tmp_path):
+    """A history whose runs logged different columns (one added the R1 penalty) merges under the union of them."""
+    from ganmodels.publish import prepend_losses
+
+    with_r1, without = ["step", "epoch", "d_total", "g", "r1"], ["step", "epoch", "d_total", "g"]
+    earlier, losses = tmp_path / "earlier.csv", tmp_path / "losses.csv"
+    earlier.write_text("\n".join([",".join(with_r1 if earlier_has_r1 else without), "1,0.5,1.2,0.9" + (",0.7" if earlier_has_r1 else ""),
+                                  "2,1.0,1.1,0.8" + (",0.6" if earlier_has_r1 else "")]) + "\n")
+    losses.write_text("\n".join([",".join(without if earlier_has_r1 else with_r1), "1,0.5,1.3,1.0" + ("" if earlier_has_r1 else ",0.4")]) + "\n")
+    prepend_losses(earlier, losses, offset=2, epochs=1.0)
+    with open(losses, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == with_r1
+    assert [(r["step"], r["epoch"], r["d_total"], r["g"]) for r in rows] == [
+        ("1", "0.5", "1.2", "0.9"), ("2", "1.0", "1.1", "0.8"), ("3", "1.5", "1.3", "1.0")]
+    assert [r["r1"] for r in rows] == (["0.7", "0.6", ""] if earlier_has_r1 else ["", "", "0.4"])
 
 
 def test_publish_at_a_step_refuses_what_it_cannot_cut(env, tmp_path):
