@@ -241,7 +241,10 @@ class Run:
                       "seconds": 0.0, "status": "running"},
         )
         torch.manual_seed(cfg.seed)
-        G, D = family.build_generator(arch).to(device), family.build_discriminator(arch).to(device)
+        try:
+            G, D = family.build_generator(arch).to(device), family.build_discriminator(arch).to(device)
+        except ValueError as exc:  # an --arch value the nets cannot take (d_norm=spectal)
+            raise SystemExit(str(exc)) from None
         if source:
             try:
                 load_into(G, source.generator.state_dict(), f"--init-from {cfg.init_from}")

@@ -999,6 +999,22 @@ def test_ema_run_ships_the_average_and_resumes_exactly(tmp_path, tiny_mnist, tin
     assert all(torch.equal(resumed[k], shipped[k]) for k in shipped), "the average resumes with the run"
 
 
+def test_spectral_norm_run_resumes_exactly_and_a_bad_norm_is_refused(tmp_path, tiny_mnist, tiny_unpaired, monkeypatch):
+    """SN-DCGAN's power-iteration vectors are D's state: a killed run resumes to the uninterrupted run's losses."""
+    argv = lambda runs, name: [*train_argv("dcgan", runs, name, tiny_mnist, tiny_unpaired), "--arch", "d_norm=spectral"]
+    assert gtrain.main(argv(tmp_path / "a", "sn")) == 0
+    assert read_card(tmp_path / "a" / "sn").arch["d_norm"] == "spectral"
+    with monkeypatch.context() as mp:
+        kill_at(mp, KILL_AT)
+        with pytest.raises(SimulatedKill):
+            gtrain.main(argv(tmp_path / "b", "sn"))
+    assert gtrain.main(["--resume", str(tmp_path / "b" / "sn"), "--no-progress"]) == 0
+    assert read_rows(tmp_path / "b" / "sn") == read_rows(tmp_path / "a" / "sn")
+    with pytest.raises(SystemExit, match="unknown discriminator norm 'spectal'"):
+        gtrain.main([*train_argv("dcgan", tmp_path / "c", "bad", tiny_mnist, tiny_unpaired), "--arch", "d_norm=spectal"])
+    assert not (tmp_path / "c" / "bad").exists(), "a refused start leaves no run behind"
+
+
 @pytest.mark.parametrize("bad", ["1.5", "0", "true", "'x'"])
 def test_bad_ema_is_refused(bad, tmp_path, tiny_mnist, tiny_unpaired):
     argv = train_argv("dcgan", tmp_path, "bad-ema", tiny_mnist, tiny_unpaired, steps=2, every=2)

@@ -22,6 +22,9 @@ def spatial_plan(image_size: int) -> tuple[int, int]:
     raise ValueError(f"DCGAN nets support image sizes {SUPPORTED_SIZES}, not {image_size}")
 
 
+NORMS = ("batch", "layer", "instance", "spectral", "none")
+
+
 def make_norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
@@ -29,9 +32,9 @@ def make_norm(kind: str, channels: int) -> nn.Module:
         return nn.GroupNorm(1, channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
-    if kind == "none":
+    if kind in ("none", "spectral"):  # spectral normalisation acts on the convs' weights instead
         return nn.Identity()
-    raise ValueError(f"unknown norm '{kind}'")
+    raise ValueError(f"unknown discriminator norm '{kind}': one of {', '.join(NORMS)}")
 
 
 class LatentProjection(nn.ConvTranspose2d):
@@ -87,7 +90,7 @@ class DCGANDiscriminator(nn.Module):
 
     `num_classes` > 0 makes it a CGAN discriminator: one-hot label planes are
     concatenated to the image channels. `extra_layers` adds stride-1 3x3 conv blocks after the first layer,
-    mirroring the generator's.
+    mirroring the generator's. `norm` 'spectral' replaces the norm layers by spectral normalisation of every conv.
     """
 
     def __init__(self, channels: int = 1, image_size: int = 28, ndf: int = 64, norm: str = "batch", num_classes: int = 0,
@@ -95,17 +98,24 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         start, downs = spatial_plan(image_size)
         self.num_classes = num_classes
+        bias = norm in ("none", "spectral")  # a norm layer's shift makes a conv bias redundant
         layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(extra_layers):
-            layers += [nn.Conv2d(ndf, ndf, 3, 1, 1, bias=norm == "none"), make_norm(norm, ndf), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(ndf, ndf, 3, 1, 1, bias=bias), make_norm(norm, ndf), nn.LeakyReLU(0.2, True)]
         c = ndf
         for _ in range(downs - 1):
-            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=norm == "none"), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=bias), make_norm(norm, c * 2), nn.LeakyReLU(0.2, True)]
             c *= 2
         self.features = nn.Sequential(*layers)
         self.feature_dim = c * start * start
         self.head = nn.Conv2d(c, 1, start, 1, 0)
         init_dcgan_weights(self)
+        if norm == "spectral":
+            # every conv divided by its largest singular value (Miyato et al. 2018): each layer is 1-Lipschitz, so D
+            # stays smooth without BatchNorm mixing a batch's images into each other's logits
+            for m in list(self.modules()):
+                if isinstance(m, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
@@ -119,7 +129,8 @@ class DCGANFamily(Family):
     title = "DCGAN"
     summary = "Deep convolutional GAN (Radford et al. 2015)."
     discriminator_norm = "batch"
-    optional_arch = ("extra_layers", "full_res_layers")
+    # d_norm 'spectral' (SN-DCGAN, Miyato et al. 2018) swaps D's BatchNorm for spectral normalisation
+    optional_arch = ("extra_layers", "full_res_layers", "d_norm")
 
     def default_arch(self, image_size, channels, num_classes):
         return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
@@ -129,7 +140,7 @@ class DCGANFamily(Family):
                               extra_layers=arch.get("extra_layers", 0), full_res_layers=arch.get("full_res_layers", 0))
 
     def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm=self.discriminator_norm,
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm=arch.get("d_norm", self.discriminator_norm),
                                   extra_layers=arch.get("extra_layers", 0))
 
 
