@@ -23,6 +23,9 @@ def spatial_plan(image_size: int) -> tuple[int, int]:
 
 
 NORMS = ("batch", "layer", "instance", "spectral", "none")
+# norms that add no layer after a conv (spectral normalisation acts on the conv's weights instead), so the conv
+# keeps its bias: a norm layer's shift would make it redundant
+LAYERLESS_NORMS = ("none", "spectral")
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
@@ -32,7 +35,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
         return nn.GroupNorm(1, channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=True)
-    if kind in ("none", "spectral"):  # spectral normalisation acts on the convs' weights instead
+    if kind in LAYERLESS_NORMS:
         return nn.Identity()
     raise ValueError(f"unknown discriminator norm '{kind}': one of {', '.join(NORMS)}")
 
@@ -98,7 +101,7 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         start, downs = spatial_plan(image_size)
         self.num_classes = num_classes
-        bias = norm in ("none", "spectral")  # a norm layer's shift makes a conv bias redundant
+        bias = norm in LAYERLESS_NORMS
         layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for _ in range(extra_layers):
             layers += [nn.Conv2d(ndf, ndf, 3, 1, 1, bias=bias), make_norm(norm, ndf), nn.LeakyReLU(0.2, True)]
