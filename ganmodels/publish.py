@@ -31,7 +31,7 @@ from .cards import CardError, read_card
 from .checkpoint import CheckpointError, average_weights, load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
-from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, write_losses_up_to, write_rows_atomically
+from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, union_columns, write_losses_up_to, write_rows_atomically
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
@@ -233,9 +233,9 @@ def prepend_losses(earlier: Path, losses: Path, offset: int, epochs: float) -> N
         if rows and rows[0][:2] != ["step", "epoch"]:
             raise PublishError(f"{path} is not a loss log: its columns are {','.join(rows[0])}, not step,epoch,...")
         logs.append(rows)
-    header = []
-    for rows in logs:
-        header += [c for c in (rows[0] if rows else []) if c not in header]
+    header = union_columns(*(rows[0] for rows in logs if rows))
+    if not header:
+        return  # neither stretch logged a step: there is nothing to merge, and no header to invent
     merged = [header]
     for rows, shifted in zip(logs, (False, True)):
         for r in rows[1:]:

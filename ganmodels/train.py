@@ -105,6 +105,15 @@ def write_rows_atomically(path: Path, rows: list[list]) -> None:
     os.replace(tmp, path)
 
 
+def union_columns(*headers: list[str]) -> list[str]:
+    """Every header's columns once, in the order they first appear: logs of one run's stretches (one that added
+    the R1 penalty logs a column the others lack) merge under it, each value under its own name."""
+    columns: list[str] = []
+    for header in headers:
+        columns += [c for c in header if c not in columns]
+    return columns
+
+
 def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWriter]:
     """The loss log opened for appending rows of `columns`. A resumed run that logs a column the earlier rows lack
     (the R1 penalty, added with --hp r1) first rewrites the log with that column appended, blank in those rows, so
@@ -113,7 +122,7 @@ def open_loss_log(path: Path, columns: list[str]) -> tuple[TextIO, csv.DictWrite
     if path.is_file():
         with open(path, newline="") as fh:
             existing = next(csv.reader(fh), [])
-    fieldnames = existing + [c for c in columns if c not in existing]
+    fieldnames = union_columns(existing, columns)
     if existing and fieldnames != existing:  # only then is the whole log read
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))[1:]

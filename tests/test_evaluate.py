@@ -571,6 +571,19 @@ def test_prepended_loss_logs_keep_every_value_under_its_own_column(earlier_has_r
     assert [r["r1"] for r in rows] == (["0.7", "0.6", ""] if earlier_has_r1 else ["", "", "0.4"])
 
 
+@pytest.mark.parametrize("logs_exist", [False, True])
+def test_prepending_two_logs_without_a_row_writes_no_header(logs_exist, tmp_path):
+    """Two stretches that logged nothing leave the run's log as it was, never a log that holds a blank header."""
+    from ganmodels.publish import prepend_losses
+
+    earlier, losses = tmp_path / "earlier.csv", tmp_path / "losses.csv"
+    if logs_exist:
+        earlier.write_text("")
+        losses.write_text("")
+    prepend_losses(earlier, losses, offset=2, epochs=1.0)
+    assert (losses.read_text() if logs_exist else losses.exists()) == ("" if logs_exist else False)
+
+
 def test_publish_at_a_step_refuses_what_it_cannot_cut(env, tmp_path):
     from ganmodels.publish import main as publish_main
 
