@@ -7,8 +7,9 @@
     python -m ganmodels.publish runs/dcgan-fashion --average-from 20000
     python -m ganmodels.publish runs/wgan-gp-mnist-glr --id wgan-gp-mnist --description "WGAN-GP trained ..."
 
-Keeps the card, final weights (float32), companions, fixed inputs, the loss log, every grid (a translator's as
-JPEG), and `--keep` evenly spaced generator snapshots stored in float16 (the card says so). With `--step N` the
+Keeps the card, final weights (float32, or float16 with `--precision float16` where the size budget is tight: the
+card says so), companions, fixed inputs, the loss log, every grid (a translator's as JPEG), and `--keep` evenly
+spaced generator snapshots stored in float16 (the card says so). With `--step N` the
 run ships as it stood at its step-N snapshot (when a later one is worse): that snapshot's generator, and the
 history up to it. With `--average-from N` the shipped generator is the mean of the run's snapshots from step N to
 its last (or to `--step`), a window `python -m ganmodels.evaluate RUN --average-windows ...` chose on training
@@ -35,6 +36,7 @@ from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, union_columns, write_l
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
+PRECISIONS = ("float32", "float16")
 
 
 def spaced(items: list, keep: int) -> list:
@@ -67,9 +69,12 @@ def cut_at(card, step: int) -> dict:
 
 def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str | None = None, keep: int = 6,
             step: int | None = None, history_from: str | Path | None = None, average_from: int | None = None,
-            description: str | None = None) -> Path:
+            description: str | None = None, precision: str = "float32") -> Path:
     run = Path(run)
     card = read_card(run)
+    if precision not in PRECISIONS:
+        raise PublishError(f"a shipped generator is stored in {' or '.join(PRECISIONS)}, not {precision}")
+    card.precision = precision
     if description is not None:
         if not description.strip():
             raise PublishError("the description is empty: say what the shipped model is, or leave --description out")
@@ -86,7 +91,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
             "note": "the shipped generator is the uniform mean of these snapshots' weights (BatchNorm statistics "
                     "included); the history's last snapshot is the run's own generator at that step",
             "command": f"python -m ganmodels.publish {run} --id {model_id} --keep {keep}"
-                       + (f" --step {step}" if step is not None else "") + f" --average-from {average_from}"}
+                       + (f" --step {step}" if step is not None else "") + f" --average-from {average_from}"
+                       + (f" --precision {precision}" if precision != "float32" else "")}
     if step is not None or averaged is not None:
         card.metrics = {}  # the run's figures are its last generator's: `python -m ganmodels.evaluate` the published folder
     dest = Path(dest_root) / model_id
@@ -111,11 +117,11 @@ def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, k
     translator = get_family(card.family).translator
     # A translator's fixed inputs are photos from the training data, not the run's own output: they stay in the run.
     fixed = [] if translator else [FIXED_NAME]
-    if averaged is None:
-        shutil.copy2(weights_source, staging / card.weights)
-    else:
-        save_weights(averaged, staging / card.weights)
-    for name in fixed + [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+    save_weights(read_weights(weights_source) if averaged is None else averaged, staging / card.weights, card.precision)
+    for name in [f"{c}.safetensors" for c in card.training.get("companions", [])]:
+        if (run / name).is_file():
+            save_weights(read_weights(run / name), staging / name, card.precision)
+    for name in fixed:
         if (run / name).is_file():
             shutil.copy2(run / name, staging / name)
     if (run / LOSSES_NAME).is_file():
@@ -139,7 +145,7 @@ def stage(run: Path, card, staging: Path, weights_source: Path, model_id: str, k
     if earlier is not None:
         prepend_history(staging, card, *earlier)
     card.id = model_id
-    card.training["snapshot_precision"] = "float16 (final generator float32)"
+    card.training["snapshot_precision"] = f"float16 (final generator {card.precision})"
     if step is not None:
         card.training["status"] = f"the step-{step} snapshot of a {card.training['published_step']['run_steps']}-step run"
     else:
@@ -292,13 +298,15 @@ def main(argv=None) -> int:
                    "ship its history before the run's")
     p.add_argument("--description", help="the card's description of the shipped model (default: the run's, which "
                    "names only its family)")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32", help="how the shipped generator (and its "
+                   "companions) are stored: float16 halves their size, for a model that must fit the size budget")
     args = p.parse_args(argv)
     if args.prune:
         print(f"removed the weights of steps {prune(args.run, args.keep)}")
         return 0
     try:
         print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from, args.average_from,
-                      args.description))
+                      args.description, args.precision))
     except (PublishError, CardError, CheckpointError) as exc:
         raise SystemExit(f"publish: {exc}") from None
     return 0

@@ -656,6 +656,44 @@ def test_publish_average_from_ships_the_mean_of_the_window_and_keeps_the_run_s_o
     assert model.generate(model.latents(seed=0, n=2)).shape == (2, 1, 28, 28)
 
 
+def test_publish_in_float16_halves_the_shipped_nets_and_the_card_says_so(env, tmp_path):
+    """A model that must fit the size budget ships its generator (and companions) in half precision: stored as
+    float16, loaded as float32, drawing what the float32 publish draws up to half-precision rounding."""
+    from safetensors.torch import load_file
+
+    from ganmodels.publish import PublishError, main as publish_main, publish
+
+    run = env["runs"] / "dcgan"
+    full = read_card(publish(run, tmp_path / "full", keep=2))
+    assert full.precision == "float32" and full.training["snapshot_precision"] == "float16 (final generator float32)"
+    run_weights, full_weights = load_file(str(run / read_card(run).weights)), load_file(str(tmp_path / "full" / "dcgan" / full.weights))
+    assert all(torch.equal(full_weights[k], run_weights[k]) for k in run_weights), "float32 ships the run's weights exactly"
+    assert publish_main([str(run), "--dest", str(tmp_path / "half"), "--keep", "2", "--average-from", "1", "--precision", "float16"]) == 0
+    folder = tmp_path / "half" / "dcgan"
+    card = read_card(folder)
+    assert card.precision == "float16" and card.training["snapshot_precision"] == "float16 (final generator float16)"
+    assert card.training["weights_average"]["command"].endswith("--average-from 1 --precision float16")
+    stored = load_file(str(folder / card.weights))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    mean = load_model(folder, device="cpu")
+    assert all(p.dtype == torch.float32 for p in mean.generator.parameters())
+    full_mean = tmp_path / "full_mean"
+    publish(run, full_mean, keep=2, average_from=1)
+    z = mean.latents(seed=0, n=4)
+    drawn, expected = mean.generate(z), load_model(full_mean / "dcgan", device="cpu").generate(z)
+    torch.testing.assert_close(drawn, expected, rtol=0, atol=2e-2)
+    assert not torch.equal(drawn, expected), "half-precision storage is not bit-exact (else this check would be vacuous)"
+
+    semi = read_card(publish(env["runs"] / "sgan", tmp_path / "half", keep=1, precision="float16"))
+    assert semi.training["companions"] == ["baseline", "classifier"], "SGAN ships its classifiers beside G"
+    for name in [semi.weights] + [f"{c}.safetensors" for c in semi.training["companions"]]:
+        assert {v.dtype for v in load_file(str(tmp_path / "half" / semi.id / name)).values()
+                if v.is_floating_point()} == {torch.float16}, name
+    with pytest.raises(PublishError, match="float32 or float16, not bfloat16"):
+        publish(run, tmp_path / "refused", precision="bfloat16")
+    assert not (tmp_path / "refused").exists(), "a refused publish writes nothing"
+
+
 def test_publish_average_from_refuses_a_window_it_cannot_average(env, tmp_path):
     from ganmodels.publish import main as publish_main
 
