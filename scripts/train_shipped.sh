@@ -58,18 +58,19 @@ reference mnist --data-root "$SHARED/mnist"
 reference fashion-mnist --data-root "$FASHION" --epochs 2
 reference horse2zebra --data-root "$SHARED/horse2zebra"
 # dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
-# 3x3 conv blocks at full size) each ran as one run, their learning rates constant and then lowered linearly to zero
-# (--hp decay_start: from step 14000 and 12000), in float32 (an AMD CPU without bf16), stopped after a snapshot and
-# resumed with --resume. dcgan-fashion was paused at step 17000 and lengthened from there, its rates going on from
-# 0.72x linearly to zero at step 60000 (bf16 from step 25009 on a CPU with it), and ships the mean of its snapshots
-# from step 36000, the window
-# `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows $(seq 28000 2000 58000)` finds best on training
-# images: python -m ganmodels.publish runs/dcgan-fashion --average-from 36000
+# 3x3 conv blocks at full size, and its G is twice as wide, ngf 128, against D's rate doubled) each ran as one run,
+# their learning rates constant and then lowered linearly to zero (--hp decay_start). dcgan-mnist ran in float32 (an
+# AMD CPU without bf16), stopped after a snapshot and resumed with --resume; dcgan-fashion in bf16, 23870 steps (a
+# 95-minute plan, the decay from step 10741), then lengthened to 48000 with its rates restarted at half and lowered to
+# zero again, and ships the mean of its snapshots from step 32000, the window
+# `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows 19000 24000 26000 ... 44000` finds best on
+# training images, in float16 (the size budget):
+# python -m ganmodels.publish runs/dcgan-fashion --average-from 32000 --keep 3 --precision float16
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   "${DCGAN_MNIST_RECIPE[@]}"
-train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 30000 --snapshot-every 1000 --precision fp32 \
-  "${DCGAN_FASHION_RECIPE[@]}" --stop-at 17000
-lengthen dcgan-fashion 60000 --hp decay_start=0.0076923
+train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 23870 --snapshot-every 1000 \
+  "${DCGAN_FASHION_RECIPE[@]}"
+lengthen dcgan-fashion 48000 --hp decay_start=0.0
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500

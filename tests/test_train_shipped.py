@@ -84,32 +84,34 @@ def card(sandbox: Path, run: str) -> dict:
     return json.loads((sandbox / "runs" / run / "card.json").read_text())["training"]
 
 
-def test_dcgan_fashion_is_paused_at_its_branch_step_then_lengthened_and_a_rerun_does_nothing(sandbox):
+LENGTHEN_FASHION = "-m ganmodels.train --resume runs/dcgan-fashion --steps 48000 --hp decay_start=0.0 --no-progress"
+
+
+def test_dcgan_fashion_is_trained_then_lengthened_and_a_rerun_does_nothing(sandbox):
     calls = run_script(sandbox, "dcgan-fashion")
     assert len(calls) == 2
-    assert calls[0].startswith("-m ganmodels.train dcgan --dataset fashion-mnist") and "--stop-at 17000" in calls[0]
-    assert calls[1] == "-m ganmodels.train --resume runs/dcgan-fashion --steps 60000 --hp decay_start=0.0076923 --no-progress"
-    assert card(sandbox, "dcgan-fashion") == {"total_steps": 60000, "steps_done": 60000, "status": "finished"}
+    assert calls[0].startswith("-m ganmodels.train dcgan --dataset fashion-mnist") and "--steps 23870" in calls[0]
+    assert "--arch ngf=128" in calls[0] and "--hp lr_d=0.0004" in calls[0], "the recipe is the shipped model's"
+    assert calls[1] == LENGTHEN_FASHION
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 48000, "steps_done": 48000, "status": "finished"}
     assert run_script(sandbox, "dcgan-fashion") == []
 
 
-@pytest.mark.parametrize("first_stop", [12000, 17000, 25009])
+@pytest.mark.parametrize("first_stop", [12000, 23870, 30000])
 def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_stop):
-    """Stopped by a signal before the pause (12000), at it (17000, the pause itself), or while lengthening (25009):
-    the script stops with the signal's status, and a rerun goes on from where the run stands to its pause and then
-    its lengthening, never back to the 30000 steps it started with."""
-    run_script(sandbox, "dcgan-fashion", interrupt_at=None if first_stop == 17000 else first_stop)
-    if first_stop == 17000:  # the pause came, and the lengthening was stopped before its first step
+    """Stopped by a signal during the first run (12000), after it finished and before the lengthening's first step
+    (23870), or while lengthening (30000): the script stops with the signal's status, and a rerun goes on from where
+    the run stands to its end and then its lengthening, never back to the 23870 steps it started with."""
+    run_script(sandbox, "dcgan-fashion", interrupt_at=None if first_stop == 23870 else first_stop)
+    if first_stop == 23870:  # the first run finished, and the lengthening was stopped before its first step
         (sandbox / "runs" / "dcgan-fashion" / "card.json").write_text(json.dumps(
-            {"training": {"total_steps": 30000, "steps_done": 17000, "status": "paused"}}))
+            {"training": {"total_steps": 23870, "steps_done": 23870, "status": "finished"}}))
     assert card(sandbox, "dcgan-fashion")["steps_done"] == first_stop
     calls = run_script(sandbox, "dcgan-fashion")
-    resume_to_pause = "-m ganmodels.train --resume runs/dcgan-fashion --no-progress --stop-at 17000"
-    lengthen = "-m ganmodels.train --resume runs/dcgan-fashion --steps 60000 --hp decay_start=0.0076923 --no-progress"
-    expected = {12000: [resume_to_pause, lengthen], 17000: [lengthen],
-                25009: ["-m ganmodels.train --resume runs/dcgan-fashion --no-progress"]}[first_stop]
+    resume = "-m ganmodels.train --resume runs/dcgan-fashion --no-progress"
+    expected = {12000: [resume, LENGTHEN_FASHION], 23870: [LENGTHEN_FASHION], 30000: [resume]}[first_stop]
     assert calls == expected
-    assert card(sandbox, "dcgan-fashion") == {"total_steps": 60000, "steps_done": 60000, "status": "finished"}
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 48000, "steps_done": 48000, "status": "finished"}
 
 
 def test_wgan_gp_gets_its_second_learning_rate_cycle(sandbox):
