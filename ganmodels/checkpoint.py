@@ -27,8 +27,14 @@ class CheckpointError(ValueError):
 # --- tensors on disk -----------------------------------------------------------
 
 
-def save_weights(module_or_state, path: str | os.PathLike, precision: str = "float32", metadata: dict | None = None) -> Path:
+# How weights may be stored: float16 halves the size; anything else is refused rather than silently written as float32.
+STORED_PRECISIONS = ("float32", "float16")
+
+
+def save_weights(module_or_state, path: str | os.PathLike, precision: str = "float32") -> Path:
     """Write a state dict as safetensors, atomically; `float16` halves stored size."""
+    if precision not in STORED_PRECISIONS:
+        raise CheckpointError(f"weights are stored in {' or '.join(STORED_PRECISIONS)}, not {precision}")
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
     out = {}
     for k, v in state.items():
@@ -39,7 +45,7 @@ def save_weights(module_or_state, path: str | os.PathLike, precision: str = "flo
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(out, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    save_file(out, str(tmp))
     os.replace(tmp, path)
     return path
 

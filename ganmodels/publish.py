@@ -29,14 +29,13 @@ from pathlib import Path
 from PIL import Image
 
 from .cards import CardError, read_card
-from .checkpoint import CheckpointError, average_weights, load_model, read_weights, save_weights
+from .checkpoint import STORED_PRECISIONS, CheckpointError, average_weights, load_model, read_weights, save_weights
 from .gallery import write_sample_sheets
 from .registry import get_family
 from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, union_columns, write_losses_up_to, write_rows_atomically
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
-PRECISIONS = ("float32", "float16")
 
 
 def spaced(items: list, keep: int) -> list:
@@ -72,8 +71,8 @@ def publish(run: str | Path, dest_root: str | Path = DEFAULT_DEST, model_id: str
             description: str | None = None, precision: str = "float32") -> Path:
     run = Path(run)
     card = read_card(run)
-    if precision not in PRECISIONS:
-        raise PublishError(f"a shipped generator is stored in {' or '.join(PRECISIONS)}, not {precision}")
+    if precision not in STORED_PRECISIONS:
+        raise PublishError(f"a shipped generator is stored in {' or '.join(STORED_PRECISIONS)}, not {precision}")
     card.precision = precision
     if description is not None:
         if not description.strip():
@@ -298,7 +297,7 @@ def main(argv=None) -> int:
                    "ship its history before the run's")
     p.add_argument("--description", help="the card's description of the shipped model (default: the run's, which "
                    "names only its family)")
-    p.add_argument("--precision", choices=PRECISIONS, default="float32", help="how the shipped generator (and its "
+    p.add_argument("--precision", choices=STORED_PRECISIONS, default="float32", help="how the shipped generator (and its "
                    "companions) are stored: float16 halves their size, for a model that must fit the size budget")
     args = p.parse_args(argv)
     if args.prune:

@@ -319,9 +319,18 @@ def test_snapshot_weights_use_the_same_card(dcgan_folder):
 
 
 def test_save_weights_is_atomic(tmp_path):
-    save_weights({"a": torch.ones(3)}, tmp_path / "deep" / "w.safetensors", metadata={"step": 3})
+    save_weights({"a": torch.ones(3)}, tmp_path / "deep" / "w.safetensors")
     assert [p.name for p in (tmp_path / "deep").iterdir()] == ["w.safetensors"]
     assert torch.equal(read_weights(tmp_path / "deep" / "w.safetensors")["a"], torch.ones(3))
+
+
+def test_save_weights_refuses_a_precision_it_cannot_store(tmp_path):
+    """A misspelt precision must not quietly ship full-size float32 weights under a card that says otherwise."""
+    with pytest.raises(CheckpointError, match="float32 or float16, not bfloat16"):
+        save_weights({"a": torch.ones(3)}, tmp_path / "w.safetensors", precision="bfloat16")
+    assert list(tmp_path.iterdir()) == []
+    half = save_weights({"a": torch.ones(3)}, tmp_path / "w.safetensors", precision="float16")
+    assert load_file(str(half))["a"].dtype == torch.float16
 
 
 def test_average_weights_is_the_mean_of_the_snapshots(tmp_path):
