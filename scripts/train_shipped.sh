@@ -16,25 +16,19 @@ card_field() {  # id, key of the card's training record: prints its value (nothi
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["training"].get(sys.argv[2], ""))' "runs/$1/card.json" "$2"
 }
 
-train() {  # id, then ganmodels.train arguments; with --stop-at S its part is done once the run reaches step S
+train() {  # id, then ganmodels.train arguments
   local id=$1; shift
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
   if [ "$(card_field "$id" status)" = finished ]; then echo "== $id finished"; return 0; fi
-  local arg previous="" stop_at="" done
-  for arg in "$@"; do [ "$previous" = --stop-at ] && stop_at=$arg; previous=$arg; done
-  done=$(card_field "$id" steps_done)
-  if [ -n "$stop_at" ] && [ -n "$done" ] && [ "$done" -ge "$stop_at" ]; then
-    echo "== $id reached step $stop_at"; return 0  # paused there, or lengthen has taken it on
-  fi
   if [ -f "runs/$id/state.pt" ]; then
     echo "== resuming $id"
-    python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"} ${stop_at:+--stop-at "$stop_at"}
+    python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"}
   else
     echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --no-progress
   fi
 }
 
-lengthen() {  # id, steps, then --hp overrides: the run train left (finished, or paused at its --stop-at) goes on to
+lengthen() {  # id, steps, then --hp overrides: the run train (or an earlier lengthening) finished goes on to
   # that many steps with the new schedule; an interrupted lengthening is resumed (an interrupted train exits non-zero,
   # so this never starts from anywhere else)
   local id=$1 steps=$2; shift 2

@@ -36,13 +36,10 @@ else:
     folder.mkdir(parents=True, exist_ok=True)
     card = {{"training": {{"total_steps": int(opt("--steps"))}}}}
 t = card["training"]
-interrupt, stop = os.environ.get("INTERRUPT_AT"), opt("--stop-at")
-if interrupt and t.get("steps_done", 0) < int(interrupt) < int(stop or t["total_steps"]):
+interrupt = os.environ.get("INTERRUPT_AT")
+if interrupt and t.get("steps_done", 0) < int(interrupt) < t["total_steps"]:
     t.update(steps_done=int(interrupt), status="paused")  # SIGTERM: paused, and the exit status says so
     code = 143
-elif stop:
-    t.update(steps_done=int(stop), status="paused")
-    code = 0
 else:
     t.update(steps_done=t["total_steps"], status="finished")
     code = 0
@@ -104,7 +101,7 @@ def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_s
     step (23870), during it (30000), between the two lengthenings (48000) or during the second (60000): the script
     stops with the signal's status, and a rerun goes on from where the run stands to its end and then whatever
     lengthening is left, never back to a shorter plan."""
-    finished_before = {23870: 23870, 48000: 48000}.get(first_stop)
+    finished_before = first_stop if first_stop in (23870, 48000) else None
     run_script(sandbox, "dcgan-fashion", interrupt_at=None if finished_before else first_stop)
     if finished_before:  # that part finished, and the next lengthening was stopped before its first step
         (sandbox / "runs" / "dcgan-fashion" / "card.json").write_text(json.dumps(
