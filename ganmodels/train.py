@@ -222,6 +222,7 @@ class Run:
             raise SystemExit(str(exc)) from None
         num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
         arch = {**family.default_arch(size, channels, num_classes), **(source.card.arch if source else {}), **cfg.arch_overrides}
+        arch["image_size"] = size  # an explicit --image-size beats the source's: the data were loaded at it
         if family.translator and cfg.data_root:
             arch["domains"] = _domain_names(Path(cfg.data_root))
         if cfg.batch_size:
@@ -503,8 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run where its last snapshot or pause left it")
     p.add_argument("--stop-at", type=int, metavar="STEP", help="pause after this step, its state saved for --resume, "
                    "the schedules still those of the whole run (SIGTERM or Ctrl-C pause it after the current step)")
-    p.add_argument("--init-from", metavar="CHECKPOINT", help="start a new run from this checkpoint's generator (its arch; "
-                   "the discriminator starts fresh)")
+    p.add_argument("--init-from", metavar="CHECKPOINT", help="start a new run from this checkpoint's generator (its arch, "
+                   "trained at --image-size if given: a translator fine-tuned at a larger size; the discriminator starts fresh)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     return p

@@ -945,6 +945,17 @@ def test_init_from_starts_a_new_run_from_a_checkpoint_generator(trained, tmp_pat
     assert read_card(tmp_path / "finetune").training["steps_done"] == 4
 
 
+def test_init_from_trains_at_an_explicit_image_size(trained, tmp_path, tiny_mnist, tiny_unpaired):
+    """A translator fine-tuned at a larger size (CycleGAN: 128 -> 256 px) must crop at that size, not the source's."""
+    argv = train_argv("cyclegan", tmp_path, "larger", tiny_mnist, tiny_unpaired, steps=1, every=1)
+    argv[argv.index("--image-size") + 1] = "48"
+    assert gtrain.main([*argv, "--init-from", str(trained("cyclegan"))]) == 0
+    assert read_card(trained("cyclegan")).arch["image_size"] == 32
+    assert read_card(tmp_path / "larger").arch["image_size"] == 48
+    run = gtrain.Run.resume(tmp_path / "larger")
+    assert run.trainer._crop(run.trainer.images_a[:1]).shape[-2:] == (48, 48)
+
+
 def test_init_from_errors_are_messages(trained, tmp_path, tiny_mnist, tiny_unpaired):
     argv = train_argv("dcgan", tmp_path, "wrong", tiny_mnist, tiny_unpaired, steps=2, every=2)
     with pytest.raises(SystemExit, match="holds a cgan generator, not dcgan"):
