@@ -56,16 +56,17 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # their learning rates constant and then lowered linearly to zero (--hp decay_start). dcgan-mnist ran in float32 (an
 # AMD CPU without bf16), stopped after a snapshot and resumed with --resume; dcgan-fashion in bf16, 23870 steps (a
 # 95-minute plan, the decay from step 10741), then lengthened to 48000 with its rates restarted at half and lowered to
-# zero again, and once more to 72000 with them restarted at a third; it ships the mean of its snapshots from step
-# 52000, the window `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows 32000 48000 50000 ... 64000`
-# finds best on training images, in float16 (the size budget):
-# python -m ganmodels.publish runs/dcgan-fashion --average-from 52000 --keep 3 --precision float16
+# zero again, to 72000 with them restarted at a third, and to 96000 with them restarted at a quarter; it ships the
+# mean of its snapshots from step 64000, the window `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows
+# 56000 60000 64000 ... 88000` finds best on training images, in float16 (the size budget):
+# python -m ganmodels.publish runs/dcgan-fashion --average-from 64000 --keep 3 --precision float16
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   "${DCGAN_MNIST_RECIPE[@]}"
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 23870 --snapshot-every 1000 \
   "${DCGAN_FASHION_RECIPE[@]}"
 lengthen dcgan-fashion 48000 --hp decay_start=0.0
 lengthen dcgan-fashion 72000 --hp decay_start=0.0
+lengthen dcgan-fashion 96000 --hp decay_start=0.0
 train acgan-fashion  acgan   --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train cgan-fashion   cgan    --dataset fashion-mnist --data-root "$FASHION" --steps 3000 --snapshot-every 500
 train sgan-mnist     sgan    --dataset mnist --data-root "$SHARED/mnist" --labels 100 --arch d_type='"cnn"' --steps 3000 --snapshot-every 500

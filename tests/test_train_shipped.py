@@ -82,26 +82,28 @@ def card(sandbox: Path, run: str) -> dict:
 
 
 LENGTHEN_FASHION = ["-m ganmodels.train --resume runs/dcgan-fashion --steps 48000 --hp decay_start=0.0 --no-progress",
-                    "-m ganmodels.train --resume runs/dcgan-fashion --steps 72000 --hp decay_start=0.0 --no-progress"]
+                    "-m ganmodels.train --resume runs/dcgan-fashion --steps 72000 --hp decay_start=0.0 --no-progress",
+                    "-m ganmodels.train --resume runs/dcgan-fashion --steps 96000 --hp decay_start=0.0 --no-progress"]
 
 
-def test_dcgan_fashion_is_trained_then_lengthened_twice_and_a_rerun_does_nothing(sandbox):
+def test_dcgan_fashion_is_trained_then_lengthened_three_times_and_a_rerun_does_nothing(sandbox):
     calls = run_script(sandbox, "dcgan-fashion")
-    assert len(calls) == 3
+    assert len(calls) == 4
     assert calls[0].startswith("-m ganmodels.train dcgan --dataset fashion-mnist") and "--steps 23870" in calls[0]
     assert "--arch ngf=128" in calls[0] and "--hp lr_d=0.0004" in calls[0], "the recipe is the shipped model's"
     assert calls[1:] == LENGTHEN_FASHION
-    assert card(sandbox, "dcgan-fashion") == {"total_steps": 72000, "steps_done": 72000, "status": "finished"}
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 96000, "steps_done": 96000, "status": "finished"}
     assert run_script(sandbox, "dcgan-fashion") == []
 
 
-@pytest.mark.parametrize("first_stop", [12000, 23870, 30000, 48000, 60000])
+@pytest.mark.parametrize("first_stop", [12000, 23870, 30000, 48000, 60000, 72000, 80287])
 def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_stop):
     """Stopped by a signal during the first run (12000), after it finished and before the first lengthening's first
-    step (23870), during it (30000), between the two lengthenings (48000) or during the second (60000): the script
+    step (23870), during it (30000), between lengthenings (48000, 72000) or during the second (60000) or the third
+    (80287): the script
     stops with the signal's status, and a rerun goes on from where the run stands to its end and then whatever
     lengthening is left, never back to a shorter plan."""
-    finished_before = first_stop if first_stop in (23870, 48000) else None
+    finished_before = first_stop if first_stop in (23870, 48000, 72000) else None
     run_script(sandbox, "dcgan-fashion", interrupt_at=None if finished_before else first_stop)
     if finished_before:  # that part finished, and the next lengthening was stopped before its first step
         (sandbox / "runs" / "dcgan-fashion" / "card.json").write_text(json.dumps(
@@ -109,10 +111,11 @@ def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_s
     assert card(sandbox, "dcgan-fashion")["steps_done"] == first_stop
     calls = run_script(sandbox, "dcgan-fashion")
     resume = "-m ganmodels.train --resume runs/dcgan-fashion --no-progress"
-    expected = {12000: [resume, *LENGTHEN_FASHION], 23870: LENGTHEN_FASHION, 30000: [resume, LENGTHEN_FASHION[1]],
-                48000: LENGTHEN_FASHION[1:], 60000: [resume]}[first_stop]
+    expected = {12000: [resume, *LENGTHEN_FASHION], 23870: LENGTHEN_FASHION, 30000: [resume, *LENGTHEN_FASHION[1:]],
+                48000: LENGTHEN_FASHION[1:], 60000: [resume, LENGTHEN_FASHION[2]], 72000: LENGTHEN_FASHION[2:],
+                80287: [resume]}[first_stop]
     assert calls == expected
-    assert card(sandbox, "dcgan-fashion") == {"total_steps": 72000, "steps_done": 72000, "status": "finished"}
+    assert card(sandbox, "dcgan-fashion") == {"total_steps": 96000, "steps_done": 96000, "status": "finished"}
 
 
 def test_wgan_gp_gets_its_second_learning_rate_cycle(sandbox):
