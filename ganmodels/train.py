@@ -206,6 +206,8 @@ class Run:
         if cfg.dataset not in DATASETS:
             raise SystemExit(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
         family = FAMILIES[cfg.family]
+        if "image_size" in cfg.arch_overrides:  # it would disagree with the size the data are loaded at
+            raise SystemExit("give the image size with --image-size, not --arch image_size")
         device = pick_device(cfg.device)
         source = _init_source(cfg) if cfg.init_from else None
         channels = 3 if (family.translator or cfg.dataset == "image-folder") else 1

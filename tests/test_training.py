@@ -954,6 +954,9 @@ def test_init_from_trains_at_an_explicit_image_size(trained, tmp_path, tiny_mnis
     assert read_card(tmp_path / "larger").arch["image_size"] == 48
     run = gtrain.Run.resume(tmp_path / "larger")
     assert run.trainer._crop(run.trainer.images_a[:1]).shape[-2:] == (48, 48)
+    with pytest.raises(SystemExit, match="--image-size, not --arch image_size"):
+        gtrain.main([*train_argv("cyclegan", tmp_path, "by-arch", tiny_mnist, tiny_unpaired), "--arch", "image_size=48"])
+    assert not (tmp_path / "by-arch").exists()
 
 
 def test_init_from_errors_are_messages(trained, tmp_path, tiny_mnist, tiny_unpaired):
