@@ -60,6 +60,7 @@ reference horse2zebra --data-root "$SHARED/horse2zebra"
 # mean of its snapshots from step 64000, the window `python -m ganmodels.evaluate runs/dcgan-fashion --average-windows
 # 56000 60000 64000 ... 88000` finds best on training images, in float16 (the size budget):
 # python -m ganmodels.publish runs/dcgan-fashion --average-from 64000 --keep 3 --precision float16
+# python -m ganmodels.publish --prune checkpoints/dcgan-fashion --keep 2   (and --prune checkpoints/dcgan-mnist --keep 3)
 train dcgan-mnist    dcgan   --dataset mnist --data-root "$SHARED/mnist" --steps 42000 --snapshot-every 1000 --precision fp32 \
   "${DCGAN_MNIST_RECIPE[@]}"
 train dcgan-fashion  dcgan   --dataset fashion-mnist --data-root "$FASHION" --steps 23870 --snapshot-every 1000 \

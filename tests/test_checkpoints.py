@@ -666,7 +666,7 @@ def test_shipped_checkpoint_loads_and_samples(folder):
 def test_shipped_checkpoints_fit_the_size_budget():
     """The whole checkpoints/ folder stays under 150 MB, so a fresh clone stays quick (issue #4)."""
     total = sum(p.stat().st_size for p in (REPO / "checkpoints").rglob("*") if p.is_file())
-    assert total < 150 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB"
+    assert total < 150 * 10**6, f"checkpoints/ holds {total / 10**6:.1f} MB"
 
 
 def test_readme_table_matches_the_shipped_cards():
