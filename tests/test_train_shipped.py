@@ -100,9 +100,8 @@ def test_dcgan_fashion_is_trained_then_lengthened_three_times_and_a_rerun_does_n
 def test_reruns_after_an_interruption_finish_the_run_as_planned(sandbox, first_stop):
     """Stopped by a signal during the first run (12000), after it finished and before the first lengthening's first
     step (23870), during it (30000), between lengthenings (48000, 72000) or during the second (60000) or the third
-    (80287): the script
-    stops with the signal's status, and a rerun goes on from where the run stands to its end and then whatever
-    lengthening is left, never back to a shorter plan."""
+    (80287): the script stops with the signal's status, and a rerun goes on from where the run stands to its end and
+    then whatever lengthening is left, never back to a shorter plan."""
     finished_before = first_stop if first_stop in (23870, 48000, 72000) else None
     run_script(sandbox, "dcgan-fashion", interrupt_at=None if finished_before else first_stop)
     if finished_before:  # that part finished, and the next lengthening was stopped before its first step
