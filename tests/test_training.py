@@ -959,6 +959,46 @@ def test_init_from_trains_at_an_explicit_image_size(trained, tmp_path, tiny_mnis
     assert not (tmp_path / "by-arch").exists()
 
 
+def test_cyclegan_scale_distillation_teaches_whole_photos_the_starting_generators_translation(trained, tmp_path,
+                                                                                             tiny_mnist, tiny_unpaired):
+    """--hp scale_distill: no adversarial updates; whole photos at sides within scale_range are pulled towards what the
+    --init-from generators make of them at the training size, and the run keeps those teachers across a resume."""
+    source = load_model(trained("cyclegan"), device="cpu")
+    argv = [*train_argv("cyclegan", tmp_path, "distil", tiny_mnist, tiny_unpaired, steps=2, every=2),
+            "--init-from", str(trained("cyclegan")), "--hp", "scale_range=[32,48]", "--hp", "scale_distill=10"]
+    assert gtrain.main(argv) == 0
+    with open(tmp_path / "distil" / gtrain.LOSSES_NAME) as fh:
+        header = fh.readline().strip().split(",")
+    assert {"g", "distill", "cycle", "identity"} <= set(header)
+    assert not {"d_real", "gan_a2b"} & set(header), "distillation trains no discriminator and has no adversarial loss"
+
+    run = gtrain.Run.resume(tmp_path / "distil", extra_steps=4)
+    teacher, student = run.trainer.teacher.state_dict(), run.trainer.G.state_dict()
+    for key, value in source.generator.state_dict().items():
+        assert torch.equal(teacher[key].cpu(), value), f"the resumed teacher is the starting generator: {key}"
+    assert any(not torch.equal(student[k], v) for k, v in teacher.items()), "the generators learnt"
+    sides = {run.trainer._whole(run.trainer.images_a[:1]).shape[-1] for _ in range(30)}
+    assert len(sides) > 1 and all(s % 4 == 0 and 32 <= s <= 48 for s in sides), f"whole photos at sides {sides}"
+    run.train(progress=False)
+    assert read_card(tmp_path / "distil").training["steps_done"] == 4
+
+    at_training_size = gtrain.Run.create(gtrain.TrainConfig(
+        family="cyclegan", dataset="image-folder", data_root=str(tiny_unpaired), steps=1, runs_dir=str(tmp_path),
+        name="same-size", max_images=5, init_from=str(trained("cyclegan")), hp_overrides={"scale_range": [32, 32], "scale_distill": 10}))
+    assert at_training_size.trainer.update()["distill"] < 1e-6, "at the training size a student starts where its teacher is"
+
+
+@pytest.mark.parametrize("settings, message", [(["--hp", "scale_distill=10"], "give --init-from"),
+                                               (["--hp", "scale_distill=10", "--init-from", None], "scale_distill needs --hp scale_range"),
+                                               (["--hp", "scale_distill=-1", "--hp", "scale_range=[32,48]", "--init-from", None],
+                                                "scale_distill is the distillation loss's weight")])
+def test_bad_scale_distillation_settings_are_refused(settings, message, trained, tmp_path, tiny_mnist, tiny_unpaired):
+    settings = [s if s is not None else str(trained("cyclegan")) for s in settings]
+    with pytest.raises(SystemExit, match=message):
+        gtrain.main([*train_argv("cyclegan", tmp_path, "bad-distil", tiny_mnist, tiny_unpaired), *settings])
+    assert not (tmp_path / "bad-distil" / "card.json").exists(), "a refused start leaves no run behind"
+
+
 def test_init_from_errors_are_messages(trained, tmp_path, tiny_mnist, tiny_unpaired):
     argv = train_argv("dcgan", tmp_path, "wrong", tiny_mnist, tiny_unpaired, steps=2, every=2)
     with pytest.raises(SystemExit, match="holds a cgan generator, not dcgan"):

@@ -6,6 +6,7 @@ published `latest_net_G.pth` / `horse2zebra.pth` files load into it.
 """
 from __future__ import annotations
 
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +107,14 @@ def lsgan(pred: torch.Tensor, target: float) -> torch.Tensor:
     return F.mse_loss(pred, torch.full_like(pred, target))
 
 
+def resized(images: torch.Tensor, side: int) -> torch.Tensor:
+    """Square images at `side` (antialiased when shrinking, as the evaluation's classifier sees them), in float32:
+    the antialiased kernel has no bfloat16 version, which a bf16 run's translations are."""
+    if images.shape[-1] == side and images.shape[-2] == side:
+        return images
+    return F.interpolate(images.float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+
+
 def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
     """The side photos are resized to before random crops of `image_size` (upstream: 286 for 256): the scale
     at which the model saw the world, so the one it translates best at. With `scale_range` (hparam) photos are
@@ -124,13 +133,31 @@ class CycleGANTrainer(GANTrainer):
         warmup = hp.get("d_warmup_steps", 0)
         if type(warmup) is not int or warmup < 0:  # refused before any training, not at the first step
             raise ValueError(f"d_warmup_steps must be a whole number of steps, 0 or more, not {warmup!r}")
+        distill = hp.get("scale_distill", 0.0)
+        if isinstance(distill, bool) or not isinstance(distill, (int, float)) or distill < 0:
+            raise ValueError(f"scale_distill is the distillation loss's weight, a number >= 0 (e.g. 10), not {distill!r}")
+        if distill and not hp.get("scale_range"):
+            raise ValueError("scale_distill needs --hp scale_range=[MIN,MAX]: the photo sides it teaches the generators")
         super().__init__(family, G, D, arch, hp, data, device, seed)
         self.pools = {d: ImagePool(hp["pool_size"], self.noise) for d in DIRECTIONS}
+        # the generators as the run starts (--init-from's) teach; a resumed run restores them from its state
+        self.teacher = copy.deepcopy(G).requires_grad_(False) if distill else None
+
+    def nets(self):
+        return {**super().nets(), "teacher": self.teacher} if self.teacher is not None else super().nets()
 
     def take_data(self, data, seed):
         self.images_a, self.images_b = data["a"], data["b"]
         self.source = BatchSource(len(self.images_a), self.hp["batch_size"], seed)
         self.source_b = BatchSource(len(self.images_b), self.hp["batch_size"], seed + 7)
+
+    def _random_side(self) -> int:
+        """A side within the `scale_range` hparam, at least the training size."""
+        low, high = (int(v) for v in self.hp["scale_range"])
+        return int(torch.randint(max(low, self.arch["image_size"]), high + 1, (1,), generator=self.noise))
+
+    def _flipped(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.flip(3) if torch.rand(1, generator=self.noise).item() < 0.5 else batch
 
     def _crop(self, batch: torch.Tensor) -> torch.Tensor:
         """Random crop to the training size and random horizontal flip, upstream's augmentation; with the
@@ -138,17 +165,16 @@ class CycleGANTrainer(GANTrainer):
         (a horse filling a 128 px thumbnail and one in a 256 px photo)."""
         size = self.arch["image_size"]
         if self.hp.get("scale_range"):
-            low, high = (int(v) for v in self.hp["scale_range"])
-            side = int(torch.randint(max(low, size), high + 1, (1,), generator=self.noise))
-            batch = to_float_images(batch, self.device)
-            if side != batch.shape[-1]:
-                batch = F.interpolate(batch, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+            batch = resized(to_float_images(batch, self.device), self._random_side())
         top = int(torch.randint(batch.shape[2] - size + 1, (1,), generator=self.noise))
         left = int(torch.randint(batch.shape[3] - size + 1, (1,), generator=self.noise))
-        batch = batch[:, :, top : top + size, left : left + size]
-        if torch.rand(1, generator=self.noise).item() < 0.5:
-            batch = batch.flip(3)
-        return to_float_images(batch, self.device)
+        return to_float_images(self._flipped(batch[:, :, top : top + size, left : left + size]), self.device)
+
+    def _whole(self, batch: torch.Tensor) -> torch.Tensor:
+        """Whole photos at a random side within `scale_range` (a multiple of 4, which the generator keeps), flipped
+        at random: as the app translates an upload, with instance norms over the whole photo, not a crop."""
+        side = self._random_side()
+        return self._flipped(resized(to_float_images(batch, self.device), side - side % 4))
 
     def state_dict(self):
         return {
@@ -163,6 +189,8 @@ class CycleGANTrainer(GANTrainer):
             p.load_state_dict(state["pools"][d], self.device)
 
     def step(self):
+        if self.teacher is not None:
+            return self._distill_step()
         real_a = self._crop(self.images_a[self.source.next_indices()])
         real_b = self._crop(self.images_b[self.source_b.next_indices()])
         if self.steps_done < self.hp.get("d_warmup_steps", 0):
@@ -190,23 +218,51 @@ class CycleGANTrainer(GANTrainer):
             **{k: v.item() for k, v in g_losses.items()}, "lr": self.opt_g.param_groups[0]["lr"],
         }
 
-    def _generator_losses(self, real_a, real_b):
+    def _distill_step(self):
+        """hp `scale_distill` (a weight; needs --init-from and `scale_range`): a generator trained on small crops
+        stripes a 128 px photo and barely a 256 px one. Here it learns every side in `scale_range` from the generators
+        the run started from, at the training size where they are good: a whole photo's translation, shrunk to the
+        training size, is pulled towards theirs of the photo shrunk to that size, while the cycle and identity losses
+        at the photo's own side keep its detail. No adversarial loss: fresh discriminators washed the stripes out
+        (see the shipped card's later_attempts), and these are learnt already."""
+        real_a = self._whole(self.images_a[self.source.next_indices()])
+        real_b = self._whole(self.images_b[self.source_b.next_indices()])
+        size = self.arch["image_size"]
+        with torch.no_grad():
+            taught_b, taught_a = self.teacher["a2b"](resized(real_a, size)), self.teacher["b2a"](resized(real_b, size))
+        self.opt_g.zero_grad(set_to_none=True)
+        _, _, losses = self._generator_losses(real_a, real_b, taught=(taught_a, taught_b))
+        losses["g"].backward()
+        self.opt_g.step()
+        return {**{k: v.item() for k, v in losses.items()}, "lr": self.opt_g.param_groups[0]["lr"]}
+
+    def _generator_losses(self, real_a, real_b, taught=None):
+        """G's losses: adversarial, or, given `taught` (the teacher's translations into A and into B at the training
+        size), the distillation loss in its place."""
         hp, G, D = self.hp, self.G, self.D
         fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
-        gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
+        if taught is None:
+            gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
+            first = {"gan_a2b": gan_ab, "gan_b2a": gan_ba}
+            g_total = gan_ab + gan_ba
+        else:
+            size = self.arch["image_size"]
+            distill = F.l1_loss(resized(fake_a, size), taught[0]) + F.l1_loss(resized(fake_b, size), taught[1])
+            first = {"distill": distill}
+            g_total = hp["scale_distill"] * distill
         cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
         identity = torch.zeros((), device=self.device)
         if hp["identity_weight"] > 0:
             identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
-        g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
-        return fake_a, fake_b, {"g": g_total, "gan_a2b": gan_ab, "gan_b2a": gan_ba, "cycle": cycle, "identity": identity}
+        g_total = g_total + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
+        return fake_a, fake_b, {"g": g_total, **first, "cycle": cycle, "identity": identity}
 
 
 class CycleGANFamily(Family):
     name = "cyclegan"
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
-    optional_hparams = ("scale_range", "d_warmup_steps")
+    optional_hparams = ("scale_range", "d_warmup_steps", "scale_distill")
     translator = True
     trainer_cls = CycleGANTrainer
     channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before
