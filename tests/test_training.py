@@ -965,12 +965,12 @@ def test_cyclegan_scale_distillation_teaches_whole_photos_the_starting_generator
     --init-from generators make of them at the training size, and the run keeps those teachers across a resume."""
     source = load_model(trained("cyclegan"), device="cpu")
     argv = [*train_argv("cyclegan", tmp_path, "distil", tiny_mnist, tiny_unpaired, steps=2, every=2),
-            "--init-from", str(trained("cyclegan")), "--hp", "scale_range=[32,48]", "--hp", "scale_distill=10"]
+            "--init-from", str(trained("cyclegan")), "--hp", "scale_range=[32,48]", "--hp", "scale_distill=true"]
     assert gtrain.main(argv) == 0
     with open(tmp_path / "distil" / gtrain.LOSSES_NAME) as fh:
         header = fh.readline().strip().split(",")
-    assert {"g", "distill", "cycle", "identity"} <= set(header)
-    assert not {"d_real", "gan_a2b"} & set(header), "distillation trains no discriminator and has no adversarial loss"
+    assert {"g", "distill_low", "distill_detail"} <= set(header)
+    assert not {"d_real", "gan_a2b", "cycle"} & set(header), "distillation trains no discriminator and has no other loss"
 
     run = gtrain.Run.resume(tmp_path / "distil", extra_steps=4)
     teacher, student = run.trainer.teacher.state_dict(), run.trainer.G.state_dict()
@@ -984,14 +984,15 @@ def test_cyclegan_scale_distillation_teaches_whole_photos_the_starting_generator
 
     at_training_size = gtrain.Run.create(gtrain.TrainConfig(
         family="cyclegan", dataset="image-folder", data_root=str(tiny_unpaired), steps=1, runs_dir=str(tmp_path),
-        name="same-size", max_images=5, init_from=str(trained("cyclegan")), hp_overrides={"scale_range": [32, 32], "scale_distill": 10}))
-    assert at_training_size.trainer.update()["distill"] < 1e-6, "at the training size a student starts where its teacher is"
+        name="same-size", max_images=5, init_from=str(trained("cyclegan")), hp_overrides={"scale_range": [32, 32], "scale_distill": True}))
+    losses = at_training_size.trainer.update()
+    assert losses["distill_low"] < 1e-6 and losses["distill_detail"] == 0, "at the training size a student starts where its teacher is"
 
 
-@pytest.mark.parametrize("settings, message", [(["--hp", "scale_distill=10"], "give --init-from"),
-                                               (["--hp", "scale_distill=10", "--init-from", None], "scale_distill needs --hp scale_range"),
-                                               (["--hp", "scale_distill=-1", "--hp", "scale_range=[32,48]", "--init-from", None],
-                                                "scale_distill is the distillation loss's weight")])
+@pytest.mark.parametrize("settings, message", [(["--hp", "scale_distill=true"], "give --init-from"),
+                                               (["--hp", "scale_distill=true", "--init-from", None], "scale_distill needs --hp scale_range"),
+                                               (["--hp", "scale_distill=10", "--hp", "scale_range=[32,48]", "--init-from", None],
+                                                "scale_distill is true or false")])
 def test_bad_scale_distillation_settings_are_refused(settings, message, trained, tmp_path, tiny_mnist, tiny_unpaired):
     settings = [s if s is not None else str(trained("cyclegan")) for s in settings]
     with pytest.raises(SystemExit, match=message):

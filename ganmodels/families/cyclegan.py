@@ -133,9 +133,9 @@ class CycleGANTrainer(GANTrainer):
         warmup = hp.get("d_warmup_steps", 0)
         if type(warmup) is not int or warmup < 0:  # refused before any training, not at the first step
             raise ValueError(f"d_warmup_steps must be a whole number of steps, 0 or more, not {warmup!r}")
-        distill = hp.get("scale_distill", 0.0)
-        if isinstance(distill, bool) or not isinstance(distill, (int, float)) or distill < 0:
-            raise ValueError(f"scale_distill is the distillation loss's weight, a number >= 0 (e.g. 10), not {distill!r}")
+        distill = hp.get("scale_distill", False)
+        if type(distill) is not bool:
+            raise ValueError(f"scale_distill is true or false, not {distill!r}")
         if distill and not hp.get("scale_range"):
             raise ValueError("scale_distill needs --hp scale_range=[MIN,MAX]: the photo sides it teaches the generators")
         super().__init__(family, G, D, arch, hp, data, device, seed)
@@ -219,43 +219,38 @@ class CycleGANTrainer(GANTrainer):
         }
 
     def _distill_step(self):
-        """hp `scale_distill` (a weight; needs --init-from and `scale_range`): a generator trained on small crops
-        stripes a 128 px photo and barely a 256 px one. Here it learns every side in `scale_range` from the generators
-        the run started from, at the training size where they are good: a whole photo's translation, shrunk to the
-        training size, is pulled towards theirs of the photo shrunk to that size, while the cycle and identity losses
-        at the photo's own side keep its detail. No adversarial loss: fresh discriminators washed the stripes out
-        (see the shipped card's later_attempts), and these are learnt already."""
-        real_a = self._whole(self.images_a[self.source.next_indices()])
-        real_b = self._whole(self.images_b[self.source_b.next_indices()])
-        size = self.arch["image_size"]
-        with torch.no_grad():
-            taught_b, taught_a = self.teacher["a2b"](resized(real_a, size)), self.teacher["b2a"](resized(real_b, size))
+        """hp `scale_distill` (needs --init-from and `scale_range`): a generator trained on small crops stripes a
+        128 px photo and barely a 384 px one. Here it learns every side in `scale_range` from the generators the run
+        started from: a whole photo's translation must have, shrunk to the training size, what theirs of the photo at
+        that size has (the stripes), and above that scale the detail theirs at the photo's own side has. No
+        adversarial, cycle or identity loss: fresh discriminators washed the stripes out (the shipped card's
+        later_attempts), and without them the cycle and identity losses did too, trading stripes for easy
+        reconstruction."""
+        size, low, detail = self.arch["image_size"], 0.0, 0.0
         self.opt_g.zero_grad(set_to_none=True)
-        _, _, losses = self._generator_losses(real_a, real_b, taught=(taught_a, taught_b))
-        losses["g"].backward()
+        for direction, images, source in (("a2b", self.images_a, self.source), ("b2a", self.images_b, self.source_b)):
+            real = self._whole(images[source.next_indices()])
+            with torch.no_grad():
+                small, full = self.teacher[direction](resized(real, size)), self.teacher[direction](real)
+            fake = self.G[direction](real)
+            fake_small = resized(fake, size)
+            low = low + F.l1_loss(fake_small, small)
+            detail = detail + F.l1_loss(fake - resized(fake_small, fake.shape[-1]), full - resized(resized(full, size), full.shape[-1]))
+        (low + detail).backward()
         self.opt_g.step()
-        return {**{k: v.item() for k, v in losses.items()}, "lr": self.opt_g.param_groups[0]["lr"]}
+        return {"g": (low + detail).item(), "distill_low": low.item(), "distill_detail": detail.item(),
+                "lr": self.opt_g.param_groups[0]["lr"]}
 
-    def _generator_losses(self, real_a, real_b, taught=None):
-        """G's losses: adversarial, or, given `taught` (the teacher's translations into A and into B at the training
-        size), the distillation loss in its place."""
+    def _generator_losses(self, real_a, real_b):
         hp, G, D = self.hp, self.G, self.D
         fake_b, fake_a = G["a2b"](real_a), G["b2a"](real_b)
-        if taught is None:
-            gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
-            first = {"gan_a2b": gan_ab, "gan_b2a": gan_ba}
-            g_total = gan_ab + gan_ba
-        else:
-            size = self.arch["image_size"]
-            distill = F.l1_loss(resized(fake_a, size), taught[0]) + F.l1_loss(resized(fake_b, size), taught[1])
-            first = {"distill": distill}
-            g_total = hp["scale_distill"] * distill
+        gan_ab, gan_ba = lsgan(D["b"](fake_b), 1.0), lsgan(D["a"](fake_a), 1.0)
         cycle = F.l1_loss(G["b2a"](fake_b), real_a) + F.l1_loss(G["a2b"](fake_a), real_b)
         identity = torch.zeros((), device=self.device)
         if hp["identity_weight"] > 0:
             identity = F.l1_loss(G["a2b"](real_b), real_b) + F.l1_loss(G["b2a"](real_a), real_a)
-        g_total = g_total + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
-        return fake_a, fake_b, {"g": g_total, **first, "cycle": cycle, "identity": identity}
+        g_total = gan_ab + gan_ba + hp["cycle_weight"] * cycle + hp["cycle_weight"] * hp["identity_weight"] * identity
+        return fake_a, fake_b, {"g": g_total, "gan_a2b": gan_ab, "gan_b2a": gan_ba, "cycle": cycle, "identity": identity}
 
 
 class CycleGANFamily(Family):
