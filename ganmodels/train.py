@@ -215,8 +215,9 @@ class Run:
             128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
         _refuse_unknown_keys(family, cfg.arch_overrides, cfg.hp_overrides, size, channels)
         hp = {**family.default_hparams(), **cfg.hp_overrides}
-        if hp.get("scale_distill") is True and not source:
-            raise SystemExit("--hp scale_distill teaches the generator the run starts from: give --init-from CHECKPOINT")
+        switched_on = [k for k in family.init_from_switches if hp.get(k) is True]
+        if switched_on and not source:
+            raise SystemExit(f"--hp {switched_on[0]} trains on from the generator a run starts with: give --init-from CHECKPOINT")
         try:
             data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed,
                                       hp.get("scale_range"))

@@ -324,6 +324,8 @@ class Family:
     # any other --arch/--hp key is a typo that would silently train the defaults, so training refuses it.
     optional_arch: tuple[str, ...] = ()
     optional_hparams: tuple[str, ...] = ()
+    # Switches (--hp KEY=true) that train on from the generator a run starts with, so need --init-from.
+    init_from_switches: tuple[str, ...] = ()
 
     def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
         raise NotImplementedError

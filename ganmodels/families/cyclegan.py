@@ -258,6 +258,7 @@ class CycleGANFamily(Family):
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
     optional_hparams = ("scale_range", "d_warmup_steps", "scale_distill")
+    init_from_switches = ("scale_distill",)
     translator = True
     trainer_cls = CycleGANTrainer
     channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before
