@@ -246,8 +246,11 @@ class LoadedModel:
         return torch.cat(outs)
 
     @torch.no_grad()
-    def translate(self, images: torch.Tensor, direction: str) -> torch.Tensor:
-        return self.generator.translate(images.to(self.device), direction).float().cpu()
+    def translate(self, images: torch.Tensor, direction: str, blend: bool = True) -> torch.Tensor:
+        """Images larger than the training size are translated by scale blend unless `blend` is false (one direct
+        pass at their own size, whose effect weakens as the photo grows: cyclegan.scale_blend)."""
+        side = self.card.image_size if blend else None
+        return self.generator.translate(images.to(self.device), direction, blend_side=side).float().cpu()
 
 
 def _find_weights(folder: Path, card: ModelCard) -> Path:

@@ -115,6 +115,13 @@ def _flatten_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
+def fitted_size(width: int, height: int, max_side: int, multiple_of: int = 4) -> tuple[int, int]:
+    """(width, height) shrunk, never enlarged, to at most `max_side` on the longer edge, both a multiple of
+    `multiple_of` (ResNet generators need it)."""
+    scale = min(1.0, max_side / max(width, height))
+    return tuple(max(multiple_of, int(edge * scale) // multiple_of * multiple_of) for edge in (width, height))
+
+
 def decode_upload(data: bytes, max_side: int = MAX_SIDE, multiple_of: int = 4) -> DecodedImage:
     """Decode untrusted bytes into a bounded RGB image or raise ImageDecodeError.
 
@@ -157,11 +164,9 @@ def decode_upload(data: bytes, max_side: int = MAX_SIDE, multiple_of: int = 4) -
     if min(img.size) < 8:
         raise ImageDecodeError(f"The image is only {img.width}x{img.height} pixels; it needs at least 8 on each side.")
     resized = False
-    scale = min(1.0, max_side / max(img.size))
-    new_w = max(multiple_of, int(img.width * scale) // multiple_of * multiple_of)
-    new_h = max(multiple_of, int(img.height * scale) // multiple_of * multiple_of)
+    new_w, new_h = fitted_size(img.width, img.height, max_side, multiple_of)
     if (new_w, new_h) != img.size:
-        if scale < 1.0:
+        if max(img.size) > max_side:
             notes.append(f"shrunk from {img.width}x{img.height} to {new_w}x{new_h}")
         img = img.resize((new_w, new_h), Image.LANCZOS)
         resized = True

@@ -24,19 +24,22 @@ class Translation:
 
 
 @torch.inference_mode()
-def translate_pil(model: LoadedModel, image: Image.Image, direction: str, name: str = "image", notes=None) -> Translation:
-    """Translate at the image's own (bounded, multiple-of-4) size; reconstruct when the reverse net exists."""
+def translate_pil(model: LoadedModel, image: Image.Image, direction: str, name: str = "image", notes=None,
+                  blend: bool = True) -> Translation:
+    """Translate at the image's own (bounded, multiple-of-4) size, by scale blend where it is larger than the
+    training size unless `blend` is false; reconstruct when the reverse net exists."""
     x = from_pil(image, model.card.channels)
-    y = model.translate(x, direction)
+    y = model.translate(x, direction, blend)
     back = OTHER[direction]
-    rec = model.translate(y, back) if back in model.generator else None
+    rec = model.translate(y, back, blend) if back in model.generator else None
     return Translation(name, image, to_pil(y[0]), to_pil(rec[0]) if rec is not None else None, list(notes or []))
 
 
-def translate_upload(model: LoadedModel, data: bytes, direction: str, name: str, max_side: int = 512) -> Translation:
+def translate_upload(model: LoadedModel, data: bytes, direction: str, name: str, max_side: int = 512,
+                     blend: bool = True) -> Translation:
     """Untrusted bytes in, a Translation out; ImageDecodeError carries the user-facing reason."""
     decoded = decode_upload(data, max_side=max_side)
-    return translate_pil(model, decoded.image, direction, name, decoded.notes)
+    return translate_pil(model, decoded.image, direction, name, decoded.notes, blend)
 
 
 def results_zip(results: list[Translation]) -> bytes:

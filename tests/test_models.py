@@ -105,6 +105,39 @@ def test_cyclegan_single_direction_checkpoint_refuses_other_direction():
         G.translate(torch.zeros(1, 3, 32, 32), "b2a")
 
 
+class SizeJudge(torch.nn.Module):
+    """A stand-in translator whose effect depends on the photo's scale, as a trained one's does: it paints +0.5 on
+    photos no larger than 32 px and -0.5 on larger ones, and records the sizes it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(tuple(x.shape[-2:]))
+        return torch.full_like(x, 0.5 if max(x.shape[-2:]) <= 32 else -0.5)
+
+
+def test_scale_blend_takes_the_coarse_content_from_the_training_scale_and_the_detail_from_the_photo():
+    from ganmodels.families.cyclegan import CycleGANGenerators, scale_blend
+
+    torch.manual_seed(0)
+    photo = torch.rand(1, 3, 96, 200) * 2 - 1
+    judge = SizeJudge()
+    blended = scale_blend(judge, photo, 32)
+    assert blended.shape == photo.shape
+    assert judge.seen == [(96, 200), (12, 32)]  # the photo itself, then shrunk to 32 on its longer side (multiples of 4)
+    assert torch.allclose(blended, torch.full_like(photo, 0.5)), "the effect is the one at the training scale"
+    # a translator that keeps the photo as it is: the blend keeps every pixel of it, no blur from the shrinking
+    assert torch.allclose(scale_blend(torch.nn.Identity(), photo, 32), photo, atol=1e-5)
+    # through the generators: only photos larger than the blend side are blended; blend_side=None is one direct pass
+    generators = CycleGANGenerators({"a2b": SizeJudge()})
+    small = torch.zeros(1, 3, 32, 28)
+    assert torch.equal(generators.translate(small, "a2b", blend_side=32), torch.full_like(small, 0.5))
+    assert torch.allclose(generators.translate(photo, "a2b", blend_side=32), blended)
+    assert torch.equal(generators.translate(photo, "a2b"), torch.full_like(photo, -0.5))
+
+
 def test_default_archs_build_at_mnist_size():
     """The shipped (non-tiny) defaults build and run at 28 px, one channel."""
     torch.manual_seed(0)
