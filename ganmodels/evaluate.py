@@ -145,7 +145,7 @@ def measure_average_windows(path: str | Path, starts: list[int], samples: int = 
 def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference_root=None, companions: bool = True) -> dict:
     card = model.card
     dataset = card.dataset.get("name")
-    data_root = data_root or card.dataset.get("root")  # as _translation_metrics: the data the run trained on
+    data_root = data_root or card.dataset.get("root")  # as translation_metrics: the data the run trained on
     ref = load_reference(dataset, reference_root)
     num_classes = ref.card["arch"]["num_classes"]
     stats = RealStats.get(dataset, ref, n, data_root, reference_root)
@@ -168,26 +168,34 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference
     return out
 
 
-def _translation_metrics(model: LoadedModel, data_root: str | None, reference_root=None, full_size: bool = True) -> dict:
-    """Target-domain rate and cycle L1 on the test sets, at the training size and (`full_size`) at the photos' own 256 px."""
+def translation_metrics(model: LoadedModel, sizes, data_root: str | None = None, reference_root=None) -> dict:
+    """Target-domain rate and cycle L1 on the test sets at each side in `sizes`; above the training size both as the
+    app translates (scale blend, keys ending `_blend`) and in one direct pass."""
     ref = load_reference("horse2zebra", reference_root)
     root = data_root or model.card.dataset.get("root") or default_root("horse2zebra")
+
+    def predictions(images):
+        return ref.features_and_predictions(F.interpolate(images, size=DOMAIN_SIZE, mode="bilinear", antialias=True))[1]
+
+    def translated(images, direction, blend):
+        return torch.cat([model.translate(images[i : i + 8], direction, blend) for i in range(0, len(images), 8)])
+
     out: dict = {}
-    for size in sorted({model.card.image_size, 256} if full_size else {model.card.image_size}):
+    for size in sorted(set(sizes)):
         test_a, test_b = load_unpaired(root, size, "test")
+        modes = (("", False), ("_blend", True)) if size > model.card.image_size else (("", False),)
         for src, images, direction, target in (("a", test_a, "a2b", 1), ("b", test_b, "b2a", 0)):
             if direction not in model.generator:
                 continue
             back = "b2a" if direction == "a2b" else "a2b"
             x = images.float() / 127.5 - 1
-            translated = torch.cat([model.translate(x[i : i + 8], direction) for i in range(0, len(x), 8)])
-            _, preds = ref.features_and_predictions(F.interpolate(translated, size=DOMAIN_SIZE, mode="bilinear", antialias=True))
-            _, before = ref.features_and_predictions(F.interpolate(x, size=DOMAIN_SIZE, mode="bilinear", antialias=True))
-            out[f"target_rate_{direction}_{size}px"] = round((preds == target).float().mean().item(), 4)
-            out[f"source_rate_before_{direction}_{size}px"] = round((before == 1 - target).float().mean().item(), 4)
-            if back in model.generator:
-                rec = torch.cat([model.translate(translated[i : i + 8], back) for i in range(0, len(x), 8)])
-                out[f"cycle_l1_{direction}_{size}px"] = round((rec - x).abs().mean().item(), 4)
+            out[f"source_rate_before_{direction}_{size}px"] = round((predictions(x) == 1 - target).float().mean().item(), 4)
+            for suffix, blend in modes:
+                y = translated(x, direction, blend)
+                out[f"target_rate_{direction}_{size}px{suffix}"] = round((predictions(y) == target).float().mean().item(), 4)
+                if back in model.generator:
+                    rec = translated(y, back, blend)
+                    out[f"cycle_l1_{direction}_{size}px{suffix}"] = round((rec - x).abs().mean().item(), 4)
         out["test_images"] = {"a": len(test_a), "b": len(test_b)}
     return out
 
@@ -201,7 +209,8 @@ def evaluate_model(model: LoadedModel, samples: int = 10000, data_root: str | No
     """
     started = time.time()
     if model.family.translator:
-        metrics = _translation_metrics(model, data_root, reference_root, full_size=not snapshot)
+        sizes = {model.card.image_size} if snapshot else {model.card.image_size, 256}  # 256: the photos' own size
+        metrics = translation_metrics(model, sizes, data_root, reference_root)
     else:
         metrics = _latent_metrics(model, samples, data_root, reference_root, companions=not snapshot)
     metrics["evaluated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

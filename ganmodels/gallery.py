@@ -47,7 +47,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 # Figures that are bookkeeping, not quality.
 NOT_QUALITY = {"samples", "eval_seconds", "evaluated", "command", "output_min", "output_max", "coverage_entropy",
                "labelled_images", "class_histogram", "code_confusion", "code_to_class", "test_images"}
-_TRANSLATION = re.compile(r"^(target_rate|source_rate_before|cycle_l1)_(a2b|b2a)_(\d+)px$")
+_TRANSLATION = re.compile(r"^(target_rate|source_rate_before|cycle_l1)_(a2b|b2a)_(\d+)px(_blend)?$")
 
 
 def _domains(card: ModelCard | None) -> dict:
@@ -60,14 +60,16 @@ def metric_label(key: str, card: ModelCard | None = None) -> str:
         return METRICS[key][0]
     m = _TRANSLATION.match(key)
     if m:
-        kind, direction, size = m.groups()
+        kind, direction, size, blend = m.groups()
         d = _domains(card)
         src, dst = (d["a"], d["b"]) if direction == "a2b" else (d["b"], d["a"])
-        if kind == "target_rate":
-            return f"{src} → {dst} photos that look like {dst} ({size} px)"
         if kind == "source_rate_before":
             return f"{src} photos recognised as {src} before translation ({size} px)"
-        return f"{src} → {dst} → {src} round-trip error ({size} px)"
+        # above the training size a photo is translated by scale blend (as the app does) or in one direct pass
+        way = ", scale blend" if blend else (", one pass" if card and int(size) > card.image_size else "")
+        if kind == "target_rate":
+            return f"{src} → {dst} photos that look like {dst} ({size} px{way})"
+        return f"{src} → {dst} → {src} round-trip error ({size} px{way})"
     return key.replace("_", " ")
 
 

@@ -308,6 +308,10 @@ def test_evaluate_translation(env):
             assert 0 <= metrics[f"target_rate_{direction}_{size}px"] <= 1
             assert 0 <= metrics[f"source_rate_before_{direction}_{size}px"] <= 1
             assert 0 <= metrics[f"cycle_l1_{direction}_{size}px"] <= 2
+        # above the training size also as the app translates (scale blend); at it the two are one translation
+        assert 0 <= metrics[f"target_rate_{direction}_256px_blend"] <= 1
+        assert 0 <= metrics[f"cycle_l1_{direction}_256px_blend"] <= 2
+        assert f"target_rate_{direction}_32px_blend" not in metrics
     assert "target_rate_a2b_32px" in read_card(folder).metrics
     # snapshots are measured at the training size only; the final generator at both
     evaluate_path(folder, snapshots=True, data_root=str(env["unpaired"]), reference_root=env["reference"])
@@ -315,6 +319,24 @@ def test_evaluate_translation(env):
     assert "target_rate_a2b_256px" in card.metrics
     for snap in card.snapshots:
         assert "target_rate_a2b_32px" in snap["metrics"] and "target_rate_a2b_256px" not in snap["metrics"]
+
+
+def test_translation_scales_script_prints_both_ways_above_the_training_size(env, capsys):
+    """scripts/translation_scales.py, behind the README's figures of the CycleGAN at several photo sides."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("translation_scales", REPO / "scripts" / "translation_scales.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    folder = env["runs"] / "cyclegan"
+    assert script.main([str(folder), "--sizes", "32", "64", "--data-root", str(env["unpaired"]),
+                        "--reference-root", str(env["reference"])]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines() if " px |" in line}
+    assert set(rows) == {"32 px", "64 px"}
+    assert rows["32 px"].count("direct") == 0  # the training size: one translation
+    assert rows["64 px"].count("direct") == 4 and rows["64 px"].count("blend") == 4  # rate and L1, both directions
+    measured = gevaluate.translation_metrics(load_model(folder, device="cpu"), [64], str(env["unpaired"]), env["reference"])
+    assert f"{measured['target_rate_a2b_64px']} direct, {measured['target_rate_a2b_64px_blend']} blend" in rows["64 px"]
 
 
 # ================================ the shipped reference classifiers (where present) ==========================
@@ -349,7 +371,8 @@ def test_shipped_reference_classifier_matches_its_card(dataset, tmp_path, monkey
 SHIPPED_MODELS = [p for p in list_checkpoints(REPO / "checkpoints") if p.is_dir()]
 # the figures each bar of issue #4 is judged by; anything else in a card is context
 BAR_METRICS = ["classifier_fid", "coverage_entropy_ratio", "conditional_accuracy", "code_purity", "test_accuracy",
-               "baseline_test_accuracy", "target_rate_a2b_256px", "target_rate_b2a_256px"]
+               "baseline_test_accuracy", "target_rate_a2b_256px", "target_rate_b2a_256px", "target_rate_a2b_256px_blend",
+               "target_rate_b2a_256px_blend"]
 
 
 @pytest.mark.parametrize("folder", SHIPPED_MODELS or [None], ids=[p.name for p in SHIPPED_MODELS] or ["none"])

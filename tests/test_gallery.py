@@ -41,7 +41,7 @@ def test_quality_figures_labels_format_and_order():
 
 
 def test_translation_metrics_name_their_domains():
-    card = ModelCard(id="c", family="cyclegan", arch={"image_size": 32, "channels": 3, "domains": {"a": "horse", "b": "zebra"}})
+    card = ModelCard(id="c", family="cyclegan", arch={"image_size": 128, "channels": 3, "domains": {"a": "horse", "b": "zebra"}})
     rows = gallery.quality_figures({"target_rate_a2b_128px": 0.81, "cycle_l1_b2a_256px": 0.12,
                                     "source_rate_before_a2b_128px": 0.9}, card)
     labels = {r["key"]: r["label"] for r in rows}
@@ -49,6 +49,10 @@ def test_translation_metrics_name_their_domains():
     assert "zebra → horse → zebra" in labels["cycle_l1_b2a_256px"]
     assert [r["key"] for r in rows][:2] == ["cycle_l1_b2a_256px", "target_rate_a2b_128px"]
     assert {r["key"]: r["text"] for r in rows}["target_rate_a2b_128px"] == "81.0%"
+    # above the training size (128 here) a figure says how the photo was translated
+    assert gallery.metric_label("target_rate_a2b_256px_blend", card) == "horse → zebra photos that look like zebra (256 px, scale blend)"
+    assert gallery.metric_label("target_rate_a2b_256px", card) == "horse → zebra photos that look like zebra (256 px, one pass)"
+    assert gallery.metric_label("cycle_l1_b2a_256px_blend", card) == "zebra → horse → zebra round-trip error (256 px, scale blend)"
 
 
 def test_numeric_metrics_keeps_only_finite_scalars():
