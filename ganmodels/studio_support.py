@@ -393,10 +393,11 @@ def loss_thinning(steps_done: int, max_points: int = 4000) -> int:
 
 # --- CycleGAN ----------------------------------------------------------------------------------
 
-def translation_key(data: bytes, direction: str, max_side: int, model_key: str) -> str:
-    """Identifies one translation: the same file, direction, size and model are never recomputed."""
+def translation_key(data: bytes, direction: str, max_side: int, model_key: str, blend: bool = True) -> str:
+    """Identifies one translation: the same file, direction, size, way (scale blend or direct) and model are never
+    recomputed."""
     h = hashlib.sha256(data)
-    h.update(f"|{direction}|{max_side}|{model_key}".encode())
+    h.update(f"|{direction}|{max_side}|{model_key}|{'blend' if blend else 'direct'}".encode())
     return h.hexdigest()
 
 
@@ -410,11 +411,14 @@ def training_sides(card: ModelCard) -> tuple[int, int]:
     return (int(min(scale_range)) if scale_range else largest), largest
 
 
+DEFAULT_TRANSLATION_SIDE = 512  # keeps a phone photo's detail; about a second on 2 CPU cores, the way back included
+
+
 def translation_sizes(card: ModelCard) -> tuple[list[int], int]:
-    """(choices for the longest side, default): the default is the largest scale the model trained at, where it
-    translates best with the most detail; larger sizes keep more detail at the cost of a weaker effect and more time."""
+    """(choices for the longest side, default). Scale blend keeps the training scale's effect on larger photos, so the
+    default is a side that keeps a photo's detail (or the largest scale the model trained at, if that is larger)."""
     native = training_sides(card)[1]
-    return sorted({native, *TRANSLATION_SIZES}), native
+    return sorted({native, *TRANSLATION_SIZES}), max(native, DEFAULT_TRANSLATION_SIDE)
 
 
 def direction_label(card: ModelCard, direction: str) -> str:

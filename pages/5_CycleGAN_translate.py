@@ -26,17 +26,17 @@ def model_key(model) -> str:
         return str(model.path)
 
 
-def translate_cached(model, name: str, data: bytes, direction: str, max_side: int) -> tuple[str, Translation | str]:
+def translate_cached(model, name: str, data: bytes, direction: str, max_side: int, blend: bool) -> tuple[str, Translation | str]:
     """(cache key, Translation or the reason it failed); reruns reuse results kept in the session."""
     cache: OrderedDict = st.session_state.setdefault("cg_cache", OrderedDict())
-    key = support.translation_key(data, direction, max_side, model_key(model))
+    key = support.translation_key(data, direction, max_side, model_key(model), blend)
     if key in cache:
         cache.move_to_end(key)
         entry = cache[key]
         return key, replace(entry, name=name) if isinstance(entry, Translation) else entry
     try:
         with st.spinner(f"Translating {name}…"):
-            entry: Translation | str = translate_upload(model, data, direction, name, max_side)
+            entry: Translation | str = translate_upload(model, data, direction, name, max_side, blend)
     except ImageDecodeError as exc:
         entry = str(exc)
     except MemoryError:
@@ -99,13 +99,18 @@ with controls[0]:
     if len(directions) == 1:
         st.caption("This checkpoint translates one way only, so there is no way back to show.")
 with controls[1]:
-    sizes, native = support.translation_sizes(card)
+    sizes, default_side = support.translation_sizes(card)
     low, high = support.training_sides(card)
     learned = f"{high}" if low == high else f"{low} to {high}"
-    max_side = st.select_slider("Largest side (pixels)", sizes, value=native, key="cg_max_side",
-                                help=f"Photos are shrunk so their longer side is at most this. The model learned on "
-                                     f"photos {learned} pixels wide (crops of {card.image_size}), so it changes them "
-                                     "most at those sizes; larger sizes keep more detail, with a weaker effect, and take longer.")
+    max_side = st.select_slider("Largest side (pixels)", sizes, value=default_side, key="cg_max_side",
+                                help="Photos are shrunk so their longer side is at most this: larger sizes keep more "
+                                     "detail and take longer.")
+    blend = st.toggle("Scale blend", value=True, key="cg_blend",
+                      help=f"The model learned on photos {learned} pixels wide (crops of {card.image_size}); in one pass "
+                           "over a larger photo its effect weakens as the photo grows. On: a photo larger than "
+                           f"{card.image_size} px takes its coarse content (stripes, colours) from the model's "
+                           "translation of the photo shrunk to that size and its fine detail from the translation at "
+                           "its own size. Off: that one pass alone.")
 
 inputs = collect_inputs(card, direction)
 if not inputs:
@@ -117,7 +122,7 @@ back = support.direction_label(card, "b2a" if direction == "a2b" else "a2b")
 results: list[Translation] = []
 keys: list[str] = []
 for index, (name, data) in enumerate(inputs):
-    key, entry = translate_cached(model, name, data, direction, max_side)
+    key, entry = translate_cached(model, name, data, direction, max_side, blend)
     st.subheader(name)
     if isinstance(entry, str):
         st.error(f"{name}: {entry}")

@@ -210,7 +210,7 @@ def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
     download = info.value
     data = Path(download.path()).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{download.suggested_filename} is not a PNG"
-    # computed at the scale the model trained at (the page's default), the upload's 3:2 shape kept
+    # computed at the page's default side (or the upload's own 300 px, if smaller), the upload's 3:2 shape kept
     from ganmodels.cards import read_card
     from ganmodels.studio_support import translation_sizes
 

@@ -313,16 +313,20 @@ def test_cyclegan_translates_png_and_jpeg(kind, cyclegan_root, monkeypatch):
     assert not at.error
     assert [s.value for s in at.subheader] == ["a.png", "b.jpg"]
     slider = at.select_slider(key="cg_max_side")
-    if kind == "tiny":  # by default at the scale the model trained at: 36 px for the tiny model's 32-px crops ...
-        assert slider.value == 36
+    if kind == "tiny":  # by default up to 512 px (scale blend keeps the effect), so at the photo's own size ...
+        assert slider.value == 512 and at.toggle(key="cg_blend").value is True
     captions = [c for img in at.image for c in img.captions]
-    assert sum(c.startswith(f"Input ({min(100, slider.value)}x") for c in captions) == 2
-    # ... and at the photo's own size when the user allows it
-    slider.set_value(512).run()
+    assert sum(c.startswith("Input (100x60)") for c in captions) == 2
+    # ... and shrunk when the user asks for a smaller side, down to the scale the model trained at
+    smallest = 36 if kind == "tiny" else 256  # the tiny model's 32-px crops of photos resized to 36
+    assert str(smallest) == slider.options[0]
+    slider.set_value(smallest).run()
+    slider = at.select_slider(key="cg_max_side")
+    assert slider.value == smallest
     assert not at.error
     captions = [c for img in at.image for c in img.captions]
     assert sum(c.startswith("Translated") for c in captions) == 2
-    assert sum(c.startswith("Input (100x60)") for c in captions) == 2
+    assert sum(c.startswith(f"Input ({min(100, slider.value)}x") for c in captions) == 2
     labels = [d.label for d in at.download_button]
     assert labels.count("Download all 2 result(s) as a zip") == 1 and labels.count("Download PNG") >= 2
     if kind == "tiny":
@@ -379,7 +383,7 @@ def test_cyclegan_caches_translations(cyclegan_root, monkeypatch):
     real = translate_module.translate_upload
 
     def counting(*args, **kwargs):
-        calls.append(args[2:4])
+        calls.append(args[2:])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(translate_module, "translate_upload", counting)
@@ -398,6 +402,11 @@ def test_cyclegan_caches_translations(cyclegan_root, monkeypatch):
     at.radio(key="cg_direction").set_value("a2b").run()
     assert_clean(at)
     assert len(calls) == 3
+    assert calls[0][-1] is True  # scale blend by default
+    at.toggle(key="cg_blend").set_value(False).run()  # one direct pass is another translation ...
+    assert len(calls) == 4 and calls[-1][-1] is False
+    at.toggle(key="cg_blend").set_value(True).run()  # ... and the blended one is still kept
+    assert len(calls) == 4
 
 
 def test_cyclegan_examples_and_camera(cyclegan_root, tiny_unpaired, monkeypatch):

@@ -224,8 +224,9 @@ def test_translation_key_separates_what_changes_the_result():
     base = support.translation_key(b"abc", "a2b", 512, "m1")
     assert base == support.translation_key(b"abc", "a2b", 512, "m1")
     others = [support.translation_key(b"abd", "a2b", 512, "m1"), support.translation_key(b"abc", "b2a", 512, "m1"),
-              support.translation_key(b"abc", "a2b", 256, "m1"), support.translation_key(b"abc", "a2b", 512, "m2")]
-    assert base not in others and len(set(others)) == 4
+              support.translation_key(b"abc", "a2b", 256, "m1"), support.translation_key(b"abc", "a2b", 512, "m2"),
+              support.translation_key(b"abc", "a2b", 512, "m1", blend=False)]
+    assert base not in others and len(set(others)) == 5
 
 
 def test_directions_and_labels(tiny_checkpoints, tmp_path):
@@ -346,16 +347,19 @@ def test_class_probabilities_of_both_classifiers(tiny_checkpoints):
     assert list(support.class_probabilities(model, x)) == ["SGAN discriminator"]
 
 
-def test_translation_sizes_default_to_the_training_scale():
+def test_translation_sizes_offer_the_training_scale_and_default_to_a_detailed_side():
     card = ModelCard(id="c", family="cyclegan", arch={"image_size": 96, "channels": 3}, dataset={"name": "horse2zebra"})
     sizes, default = support.translation_sizes(card)
-    assert default == 108 and sizes[0] == 108 and sizes == sorted(set(sizes)) and 1024 in sizes
+    assert default == 512 and sizes[0] == 108 and sizes == sorted(set(sizes)) and 1024 in sizes
     card.arch["image_size"] = 256  # upstream's own size: resized to 286 (288 here, a multiple of 4), then cropped
     sizes, default = support.translation_sizes(card)
-    assert default == 288 and sizes.index(288) == 1
+    assert default == 512 and sizes.index(288) == 1
     assert support.training_sides(card) == (288, 288)
     card.arch["image_size"] = 128  # trained on photos resized to random sides in scale_range, then cropped
     card.training = {"hparams": {"scale_range": [128, 288]}}
     assert support.training_sides(card) == (128, 288)
     sizes, default = support.translation_sizes(card)
-    assert default == 288 and 144 not in sizes
+    assert default == 512 and 288 in sizes and 144 not in sizes
+    card.arch["image_size"] = 640  # a model trained on larger photos than the default side: its own scale
+    card.training = {}
+    assert support.translation_sizes(card)[1] == 720
