@@ -20,6 +20,25 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from bench._common import StreamlitServer, launch_chromium, page_paths, page_url, wait_app_idle, wait_images  # noqa: E402
 
 
+EXAMPLE_PHOTO = "n02381460_1030.jpg"  # a horse in horse2zebra/testA that the shipped model turns into a zebra
+
+
+def translate_an_example(page) -> None:
+    """Show the CycleGAN page at work: one example photo translated (where the examples are on this machine)."""
+    examples = page.locator('[data-testid="stMultiSelect"]')
+    if not examples.count():
+        return
+    examples.first.click()
+    option = page.get_by_role("option", name=EXAMPLE_PHOTO)
+    if not option.count():
+        page.keyboard.press("Escape")
+        return
+    option.click()
+    page.keyboard.press("Escape")
+    wait_app_idle(page, 240_000)
+    wait_images(page, 3, 240_000)  # the photo, its translation and the way back
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -41,6 +60,8 @@ def main() -> int:
             except PlaywrightTimeout:
                 pass  # pages that wait for an upload show no image yet
             wait_app_idle(page, 240_000)
+            if name == "cyclegan_translate":
+                translate_an_example(page)
             page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
             print("saved", args.out / f"{name}.png")
         browser.close()
