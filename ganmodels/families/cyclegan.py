@@ -69,7 +69,7 @@ def scale_blend(generator: nn.Module, photos: torch.Tensor, side: int) -> torch.
     small = fitted_size(width, height, side)[::-1]
     full = generator(photos)
     coarse = resized(generator(resized(photos, small)), (height, width))
-    return (coarse + full - resized(resized(full, small), (height, width))).clamp(-1, 1)
+    return (coarse + finer_than(full, small)).clamp(-1, 1)
 
 
 class PatchDiscriminator(nn.Module):
@@ -131,6 +131,12 @@ def resized(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     if tuple(images.shape[-2:]) == size:
         return images
     return F.interpolate(images.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def finer_than(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """The detail of `images` finer than `size`: themselves less their copy shrunk to it and enlarged back. Scale
+    blend and scale distillation take this part from a translation at the photo's own size."""
+    return images - resized(resized(images, size), tuple(images.shape[-2:]))
 
 
 def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
@@ -251,9 +257,8 @@ class CycleGANTrainer(GANTrainer):
             with torch.no_grad():
                 small, full = self.teacher[direction](resized(real, size)), self.teacher[direction](real)
             fake = self.G[direction](real)
-            fake_small = resized(fake, size)
-            low = low + F.l1_loss(fake_small, small)
-            detail = detail + F.l1_loss(fake - resized(fake_small, fake.shape[-1]), full - resized(resized(full, size), full.shape[-1]))
+            low = low + F.l1_loss(resized(fake, size), small)
+            detail = detail + F.l1_loss(finer_than(fake, size), finer_than(full, size))
         (low + detail).backward()
         self.opt_g.step()
         return {"g": (low + detail).item(), "distill_low": low.item(), "distill_detail": detail.item(),
