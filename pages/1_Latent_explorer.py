@@ -77,6 +77,15 @@ def reset_sliders(count: int) -> None:
     set_offsets(st.session_state.get("lx_mode", "principal"), count, {})
 
 
+def keep_slider_state(mode: str, count: int) -> None:
+    """A slider with no stored value would appear at its minimum (-3): Streamlit forgets the state of widgets that
+    were not drawn on the last run, as the other mode's sliders were. Give every one of this mode's sliders a value
+    before it is drawn, so the screen, the picture and the URL always agree."""
+    for key in slider_keys(mode, count):
+        if not isinstance(st.session_state.get(key), (int, float)):
+            st.session_state[key] = 0.0
+
+
 def receive_upload(model_id: str, latent_size: int, count: int, num_classes: int) -> None:
     """File uploader callback: a valid latent file replaces the seed's latent; anything else is explained."""
     upload = st.session_state.get("lx_upload")
@@ -151,6 +160,7 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
     card = model.card
     psi = gallery.psi_value(psi_option)
     mode = st.radio("Sliders move along", gallery.MODES, format_func=MODE_NAMES.get, horizontal=True, key="lx_mode",
+                    on_change=reset_sliders, args=(count,),
                     help="Principal directions are the ways of changing the numbers that change the picture most. "
                          "Raw dimensions move one number at a time.")
     directions = share = None
@@ -163,6 +173,7 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
             mode = "raw"
     picture_col, slider_col = st.columns([1, 1])
     offsets = {}
+    keep_slider_state(mode, count)
     with slider_col:
         for i, key in enumerate(slider_keys(mode, count)):
             if directions is None:

@@ -474,3 +474,25 @@ def test_sidebar_links_every_page_with_home_first(page, tiny_checkpoints, monkey
     assert [label for label, _ in links] == ["Home"] + titles
     assert links[0][1] == "", "Home must link to the entrypoint's URL"
     assert any("Running on" in caption.value for caption in at.sidebar.caption)
+
+
+def test_explorer_switching_slider_modes_never_moves_a_slider(tiny_checkpoints, monkeypatch):
+    """Issue 49 #1: a mode's sliders that were not drawn on the last run must come back at 0, not at the range's
+    minimum (-3), and after "Reset sliders" what the sliders show must agree with the picture and the URL."""
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan")
+    start = main_image(at)
+    count = len([s for s in at.slider if (s.key or "").startswith("lx_principal_")])
+    assert count == 8
+    for mode in ("raw", "principal", "raw", "principal", "raw"):
+        at.radio(key="lx_mode").set_value(mode).run()
+        assert_clean(at)
+        shown = [at.slider(key=f"lx_{mode}_{i}").value for i in range(count)]
+        assert shown == [0.0] * count, (mode, shown)
+        assert main_image(at) == start
+        assert "moved" not in at.image[0].captions[0] and "offsets" not in at.query_params
+    at.slider(key="lx_raw_2").set_value(-3.0).run()
+    assert at.query_params["offsets"] == "2:-3"
+    button(at, "Reset sliders").click().run()
+    assert_clean(at)
+    assert [at.slider(key=f"lx_raw_{i}").value for i in range(count)] == [0.0] * count
+    assert main_image(at) == start and "offsets" not in at.query_params
