@@ -435,11 +435,20 @@ def available_directions(model: LoadedModel) -> list[str]:
     return [d for d in ("a2b", "b2a") if d in listed and d in held]
 
 
+# Small example sets shipped in the repository (docs/examples.md), for a clone without ../shared/data.
+EXAMPLES_ROOT = Path(__file__).resolve().parent.parent / "examples"
+
+
 def example_folder(card: ModelCard, direction: str) -> Path:
-    """testA (for A→B) or testB (for B→A) of the card's dataset root, else of the default horse2zebra copy."""
+    """testA (for A→B) or testB (for B→A) of the card's dataset root, else of the default horse2zebra copy, else of
+    the few test photos shipped in examples/ (horse2zebra only: other photo pairs have none)."""
+    split = "testA" if direction == "a2b" else "testB"
     root = card.dataset.get("root")
     root = Path(root) if root and Path(root).is_dir() else default_root("horse2zebra")
-    return root / ("testA" if direction == "a2b" else "testB")
+    bundled = EXAMPLES_ROOT / "horse2zebra" / split
+    if not (root / split).is_dir() and card.dataset.get("name", "horse2zebra") == "horse2zebra" and bundled.is_dir():
+        return bundled
+    return root / split
 
 
 def example_images(card: ModelCard, direction: str, limit: int = 24) -> list[Path]:
@@ -448,6 +457,28 @@ def example_images(card: ModelCard, direction: str, limit: int = 24) -> list[Pat
         return list_images(example_folder(card, direction))[:limit]
     except DatasetError:
         return []
+
+
+def bundled_digits(dataset: str, image_size: int = 28) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The MNIST test digits shipped in examples/mnist (two per class) as classifier inputs N×1×S×S in [-1, 1] and
+    their labels, read from file names `<label>-t10k-<index>.png`; None for other datasets or when absent."""
+    folder = EXAMPLES_ROOT / dataset
+    if dataset != "mnist" or not folder.is_dir():
+        return None
+    images, labels = [], []
+    for path in sorted(folder.glob("*-t10k-*.png")):
+        label = path.name.split("-", 1)[0]
+        if not label.isdigit():
+            continue
+        try:
+            with Image.open(path) as img:
+                images.append(digit_tensor(img.convert("L"), image_size))
+        except OSError:
+            continue
+        labels.append(int(label))
+    if not images:
+        return None
+    return torch.cat(images), torch.tensor(labels, dtype=torch.long)
 
 
 # --- SGAN: digits as MNIST made them ------------------------------------------------------------

@@ -11,7 +11,6 @@ from PIL import Image
 from ganmodels import gallery
 from ganmodels import studio_support as support
 from ganmodels.cards import CardError, read_card
-from ganmodels.data import default_root
 from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
@@ -20,7 +19,9 @@ from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
 
 REFRESH_SECONDS = 5
-STATUS_TEXT = {"running": "🟢 running", "finished": "✅ finished", "stopped": "🟥 stopped", "shipped": "📦 shipped"}
+# Material icons come with Streamlit's own font; emoji would need an emoji font, which many projector laptops lack.
+STATUS_TEXT = {"running": ":green[:material/play_circle: running]", "finished": ":blue[:material/check_circle: finished]",
+               "stopped": ":red[:material/stop_circle: stopped]", "shipped": ":violet[:material/inventory_2: shipped]"}
 STATUS_HELP = {
     "running": "Training is going on right now in a background process; this page refreshes itself every "
                f"{REFRESH_SECONDS} seconds.",
@@ -52,10 +53,10 @@ def is_run(folder: Path) -> bool:
 
 
 def run_label(run: RunInfo) -> str:
-    where = "" if is_run(run.folder) else " · shipped checkpoint"
+    """Plain text (a select box draws neither icons nor markdown): the run's name first, so it is never cut."""
     title = run.card.title or run.card.id
     name = "" if title == run.folder.name else f" [{run.folder.name}]"
-    return f"{title}{name} — {STATUS_TEXT.get(run.status, run.status)}{where}"
+    return f"{title}{name} · {run.status}"
 
 
 # --- starting a run -----------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def new_run_form(expanded: bool) -> None:
     runs_dir = runs_root()
     with st.expander("Start a new training run", expanded=expanded):
         st.caption("Training runs in a separate background process: you can refresh or close this page and it keeps "
-                   f"going, writing into `{runs_dir}/<name>/`. On a CPU, a few thousand steps of a small model take "
+                   "going, writing into the folder runs/<name>. On a CPU, a few thousand steps of a small model take "
                    "minutes; the full models take hours.")
         with st.form("new_run"):
             left, right = st.columns(2)
@@ -73,21 +74,24 @@ def new_run_form(expanded: bool) -> None:
             dataset = right.selectbox("Dataset", list(support.DATASETS), format_func=support.DATASETS.get, key="nr_dataset")
             data_root = st.text_input(
                 "Data folder", key="nr_root",
-                placeholder=f"empty: the bundled copy ({default_root('mnist')} for MNIST)",
+                placeholder="empty: this machine's offline copy of the dataset (see the README)",
                 help="MNIST and Fashion-MNIST: the folder with their IDX files. A folder of images: the folder itself; "
-                     "for CycleGAN the folder that holds trainA and trainB (empty: the bundled horse2zebra).")
+                     "for CycleGAN the folder that holds trainA and trainB (empty: the offline horse2zebra copy). The few "
+                     "examples shipped in examples/ are for trying the pages, too few to train on.")
             a, b, c = st.columns(3)
             steps = a.number_input("Training steps", min_value=1, max_value=support.MAX_STEPS, value=2000, step=100, key="nr_steps")
-            snapshot_every = b.number_input("Snapshot every … steps", min_value=0, max_value=support.MAX_STEPS, value=0, step=50,
-                                            key="nr_snap", help="0 takes eight evenly spaced snapshots.")
-            image_size = c.number_input("Image size (pixels)", min_value=0, max_value=512, value=0, step=4, key="nr_size",
-                                        help="0 uses the family's default: 28 for digits, 64 for image folders, 128 for CycleGAN.")
+            snapshot_every = b.number_input("Snapshot every … steps", min_value=1, max_value=support.MAX_STEPS, value=None, step=50,
+                                            key="nr_snap", placeholder="automatic: 8 evenly spaced",
+                                            help="Empty takes eight evenly spaced snapshots.")
+            image_size = c.number_input("Image size (pixels)", min_value=16, max_value=512, value=None, step=4, key="nr_size",
+                                        placeholder="the family's default",
+                                        help="Empty uses the family's default: 28 for digits, 64 for image folders, 128 for CycleGAN.")
             small = st.checkbox("Small model: trains in minutes on a CPU, at lower quality", key="nr_small")
             name = st.text_input("Run name", key="nr_name", placeholder="empty: an automatic name such as dcgan-mnist-1",
                                  help="Letters, digits, '-', '_' and '.'; it becomes the folder name under runs/.")
             submitted = st.form_submit_button("Start training", type="primary")
         if submitted:
-            start_run(family, dataset, data_root, int(steps), int(snapshot_every), int(image_size), small, name)
+            start_run(family, dataset, data_root, int(steps), int(snapshot_every or 0), int(image_size or 0), small, name)
 
 
 def start_run(family, dataset, data_root, steps, snapshot_every, image_size, small, name) -> None:
@@ -120,8 +124,8 @@ def pending_panel() -> None:
             st.rerun()  # one has its card now (or failed): redraw the run list
         for p in now:
             if p.state == "starting":
-                st.info(f"⏳ '{p.name}' is starting: loading its training data "
-                        f"({support.format_duration(time.time() - p.started)} so far).")
+                st.info(f"'{p.name}' is starting: loading its training data "
+                        f"({support.format_duration(time.time() - p.started)} so far).", icon=":material/hourglass_top:")
             else:
                 st.error(f"'{p.name}' stopped before training began. The end of its log says why:")
                 st.code(p.log_tail or "(the log is empty)", language=None)
@@ -147,7 +151,7 @@ def show_stopped(folder: Path) -> None:
         with st.expander("End of the training log", expanded=True):
             st.code(tail, language=None)
     else:
-        st.caption(f"No log at {support.run_log_path(folder)} (runs started from this page write one).")
+        st.caption("This run has no log (runs started from this page write one).")
     if (folder / "state.pt").is_file():
         st.caption("To continue from its last snapshot, run:")
         st.code(f"python -m ganmodels.train --resume {folder}", language="bash")
@@ -269,7 +273,7 @@ new_run_form(expanded=not runs)
 pending_panel()
 
 if not runs:
-    st.info(f"No training runs in `{runs_root()}` and no checkpoints in `{checkpoint_root()}` yet. Start one above.")
+    st.info("No training runs and no checkpoints yet. Start one above.")
     st.stop()
 
 by_folder = {str(r.folder): r for r in runs}
@@ -287,8 +291,8 @@ elif "progress_run" not in st.session_state and folder_named(st.query_params.get
     st.session_state["progress_run"] = folder_named(st.query_params.get("run"))
 if st.session_state.get("progress_run") not in by_folder:
     st.session_state["progress_run"] = str(runs[0].folder)
-choice = st.sidebar.selectbox("Run", list(by_folder), key="progress_run", format_func=lambda k: run_label(by_folder[k]),
-                              help="Runs being trained come first, then the newest.")
+choice = st.selectbox("Run or shipped model", list(by_folder), key="progress_run", format_func=lambda k: run_label(by_folder[k]),
+                      help="Runs being trained come first, then the newest, then the models that ship with GAN Studio.")
 run = by_folder[choice]
 st.query_params["run"] = run.folder.name
 
@@ -296,7 +300,7 @@ card = run.card
 st.header(card.title or card.id)
 family = FAMILIES.get(card.family)
 details = [family.title if family else card.family, f"dataset: {card.dataset.get('name', 'unknown')}",
-           f"folder: {run.folder}"]
+           f"folder: {'runs' if is_run(run.folder) else 'checkpoints'}/{run.folder.name}"]
 st.caption(" · ".join(details))
 st.markdown(f"**Status:** {STATUS_TEXT.get(run.status, run.status)}", help=STATUS_HELP.get(run.status))
 if card.description:

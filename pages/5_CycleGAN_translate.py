@@ -62,11 +62,11 @@ def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
         shot = st.camera_input("Camera", key="cg_camera")
         if shot is not None:
             inputs.append(("camera.jpg", shot.getvalue()))
-    folder = support.example_folder(card, direction)
     examples = support.example_images(card, direction)
+    source = support.direction_label(card, direction).split(" → ")[0]
     if examples:
         by_name = {p.name: p for p in examples}
-        chosen = st.multiselect(f"Or try example photos from {folder.parent.name}/{folder.name}", list(by_name),
+        chosen = st.multiselect(f"Or try example photos ({source} test photos the model never trained on)", list(by_name),
                                 key=f"cg_examples_{direction}", max_selections=6)
         for name in chosen:
             try:
@@ -74,8 +74,7 @@ def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
             except OSError as exc:
                 st.warning(f"The example {name} could not be read ({exc}).")
     else:
-        st.caption(f"Example photos would come from `{folder}` (the test photos of the dataset); that folder is not "
-                   "present on this machine.")
+        st.caption("No example photos for this model on this machine: upload your own.")
     return inputs
 
 

@@ -41,11 +41,16 @@ def pick_test_image(card, classes: list[str]) -> tuple[torch.Tensor, str] | None
     dataset = card.dataset.get("name", "mnist")
     try:
         images, labels = test_set(dataset, dataset_root(card), card.image_size)
-    except DatasetError as exc:
-        st.warning(f"The {dataset} test images are not available here ({exc}). Upload a picture instead.")
-        return None
+    except DatasetError:
+        bundled = support.bundled_digits(dataset, card.image_size)
+        if bundled is None:
+            st.warning(f"The {dataset} test images are not available on this machine. Upload a picture instead.")
+            return None
+        images, labels = bundled
+        st.caption(f"The full test set is not on this machine: these are the {len(images)} test digits that ship with "
+                   "GAN Studio (two of each class).")
     count = len(images)
-    if "sg_index" not in st.session_state:
+    if not 0 <= st.session_state.get("sg_index", 0) < count:
         st.session_state["sg_index"] = 0
 
     def random_pick():

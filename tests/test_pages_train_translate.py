@@ -225,7 +225,7 @@ def test_stopped_run_shows_why(runs_dir):
              log="loading data\nTraceback (most recent call last):\nFloatingPointError: non-finite loss at step 3\n")
     at = page(PROGRESS, run="crashed")
     assert_clean(at)
-    assert any("Status:** 🟥 stopped" in m.value for m in at.markdown)
+    assert any("Status:**" in m.value and "stopped" in m.value for m in at.markdown)
     assert any("non-finite loss" in e.value for e in at.error)
     assert any("Traceback" in c.value for c in at.code)
     assert any("--resume" in c.value for c in at.code)
@@ -237,7 +237,7 @@ def test_paused_run_says_it_was_paused_not_that_it_failed(runs_dir):
                                   "paused": "SIGTERM at step 3"}, "running")
     at = page(PROGRESS, run="paused")
     assert_clean(at)
-    assert any("Status:** 🟥 stopped" in m.value for m in at.markdown)
+    assert any("Status:**" in m.value and "stopped" in m.value for m in at.markdown)
     assert any("paused (SIGTERM at step 3)" in i.value and "step 3" in i.value for i in at.info), [i.value for i in at.info]
     assert not at.error and not at.warning
     assert any("--resume" in c.value for c in at.code)
@@ -424,14 +424,39 @@ def test_cyclegan_examples_and_camera(cyclegan_root, tiny_unpaired, monkeypatch)
     assert not at.error
 
 
-def test_cyclegan_without_example_folder(cyclegan_root, tmp_path, monkeypatch):
+def hide_shared_photos(cyclegan_root: Path, tmp_path: Path, monkeypatch) -> None:
+    """A fresh clone: neither the card's dataset root nor ../shared/data/horse2zebra exists."""
     card = read_card(cyclegan_root / "tiny-cyclegan")
     card.dataset["root"] = str(tmp_path / "elsewhere")
     card.save(cyclegan_root / "tiny-cyclegan")
     monkeypatch.setattr(support, "default_root", lambda name: tmp_path / "no-horse2zebra")
+
+
+@pytest.mark.parametrize("direction, split", [("a2b", "testA"), ("b2a", "testB")])
+def test_cyclegan_examples_on_a_fresh_clone(cyclegan_root, tmp_path, monkeypatch, direction, split):
+    """Issue 49 #2: without ../shared the example photos shipped in examples/ are offered, and they translate."""
+    hide_shared_photos(cyclegan_root, tmp_path, monkeypatch)
+    at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
+    at.radio(key="cg_direction").set_value(direction).run()
+    examples = at.multiselect(key=f"cg_examples_{direction}")
+    shipped = sorted(p.name for p in (support.EXAMPLES_ROOT / "horse2zebra" / split).iterdir())
+    assert len(shipped) == 3 and examples.options == shipped
+    assert "/" not in examples.label  # no server folder shown to a visitor
+    at.select_slider(key="cg_max_side").set_value(256).run()
+    at.multiselect(key=f"cg_examples_{direction}").set_value(shipped[:1]).run()
+    assert_clean(at)
+    assert not at.error
+    assert [s.value for s in at.subheader] == shipped[:1]
+    assert "Input (256x256)" in [c for img in at.image for c in img.captions]
+
+
+def test_cyclegan_without_any_examples(cyclegan_root, tmp_path, monkeypatch):
+    hide_shared_photos(cyclegan_root, tmp_path, monkeypatch)
+    monkeypatch.setattr(support, "EXAMPLES_ROOT", tmp_path / "no-examples")
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
     assert not at.multiselect
-    assert any("Example photos would come from" in c.value and "no-horse2zebra" in c.value for c in at.caption)
+    shown = " ".join(c.value for c in at.caption)
+    assert "No example photos" in shown and str(tmp_path) not in shown
 
 
 def test_cyclegan_page_refuses_other_families(tiny_checkpoints, monkeypatch):
@@ -540,6 +565,31 @@ def test_sgan_bad_uploads_give_messages(sgan_root, monkeypatch, name, data, word
     assert_clean(at)
     assert any(e.value.startswith(name) and words in e.value for e in at.error), [e.value for e in at.error]
     assert not at.get("plotly_chart")
+
+
+def test_sgan_shipped_digits_on_a_fresh_clone(sgan_root, tmp_path, monkeypatch):
+    """Issue 49 #2: without ../shared the SGAN page classifies the 20 test digits shipped in examples/mnist."""
+    card = read_card(sgan_root / "tiny-sgan")
+    card.dataset["root"] = str(tmp_path / "absent")
+    card.save(sgan_root / "tiny-sgan")
+    monkeypatch.setattr("ganmodels.data.default_root", lambda name: tmp_path / "no-shared" / name)
+    import streamlit as st
+
+    st.cache_resource.clear()  # the page keeps a test set per (dataset, root) for the process: forget the real one
+    use_checkpoints("tiny", "sgan", sgan_root, monkeypatch)
+    at = page(SGAN)
+    assert_clean(at)
+    assert not at.warning and not at.error
+    assert any("20 test digits that ship with GAN Studio" in c.value for c in at.caption)
+    number = at.number_input(key="sg_index")
+    assert number.max == 19
+    truths = []
+    for index in (0, 1, 2, 19):
+        at.number_input(key="sg_index").set_value(index).run()
+        assert_clean(at)
+        truths.append(at.image[0].captions[0].rsplit(" ", 1)[-1])
+        assert len(verdicts(at)) == 2
+    assert truths == ["0", "0", "1", "9"]  # files named <label>-t10k-<index>.png, two per class
 
 
 def test_sgan_without_test_images(sgan_root, tmp_path, monkeypatch):
