@@ -124,5 +124,30 @@ def start_training(family: str, dataset: str, steps: int, runs_dir: str | os.Pat
     if data_root:
         cmd += ["--data-root", str(data_root)]
     cmd += extra or []
-    log = open(runs_dir / f"{name}.log", "ab")
-    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # Its own session, so a Ctrl-C at the server's terminal does not reach it twice (a second signal stops a run
+    # without saving); PARENT_PID_ENV makes it pause when this process is gone (stop_with_parent).
+    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
+    with open(runs_dir / f"{name}.log", "ab") as log:
+        return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+
+
+PARENT_PID_ENV = "GANSTUDIO_PARENT_PID"
+
+
+def stop_with_parent(request_stop, every: float = 2.0) -> None:
+    """In a run the app started: call `request_stop(SIGTERM)` once the app's server process is gone (it was killed,
+    or it exited without stopping its runs), so no run outlives the server that started it."""
+    import signal
+    import threading
+
+    try:
+        parent = int(os.environ.get(PARENT_PID_ENV, ""))
+    except ValueError:
+        return
+
+    def watch():
+        while os.getppid() == parent and pid_alive(parent):
+            time.sleep(every)
+        request_stop(signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()

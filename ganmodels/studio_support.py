@@ -27,8 +27,11 @@ from .checkpoint import LoadedModel
 from .data import DatasetError, default_root, find_idx_file, list_images
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import from_pil
+from .limits import Limits, LimitError, check_data_root, check_training_memory
 from .registry import FAMILIES
-from .runs import pid_alive, start_training
+from . import launches
+from .launches import LAUNCH_SUFFIX
+from .runs import pid_alive
 
 # --- the new-run form ------------------------------------------------------------------------
 
@@ -46,8 +49,6 @@ SMALL_ARCH: dict[str, dict] = {
     "sgan": {"g_hidden": 128, "d_hidden": [256, 128, 64]},
     "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 3},
 }
-LAUNCH_SUFFIX = ".launch.json"
-_LAUNCHED: dict[str, subprocess.Popen] = {}  # this server's children, polled so finished ones are reaped
 
 
 class RunRequestError(ValueError):
@@ -155,8 +156,11 @@ def check_dataset(family: str, dataset: str, data_root: str | None) -> Path:
 
 def validate_request(family: str, dataset: str, steps: int, name: str, runs_dir: str | os.PathLike,
                      data_root: str | None = None, snapshot_every: int | None = None, small: bool = False,
-                     image_size: int | None = None, checkpoints_dir: str | os.PathLike | None = None) -> TrainingRequest:
-    """Everything the form asks, checked before a process is started; RunRequestError says what to fix."""
+                     image_size: int | None = None, checkpoints_dir: str | os.PathLike | None = None,
+                     limits: Limits | None = None) -> TrainingRequest:
+    """Everything the form asks, checked before a process is started; RunRequestError says what to fix. With the
+    operator's `limits`, also the most steps and snapshots, the allowed data folders (checked before the folder is
+    looked at, so a refusal reveals nothing about paths outside them) and the memory the run would need."""
     if family not in FAMILIES:
         raise RunRequestError(f"Unknown model family '{family}'.")
     if dataset not in DATASETS:
@@ -169,42 +173,63 @@ def validate_request(family: str, dataset: str, steps: int, name: str, runs_dir:
         raise RunRequestError("The image size must be a multiple of 4, at least 16.")
     name = validate_run_name(name, runs_dir, checkpoints_dir)
     data_root = (data_root or "").strip() or None
+    if limits is not None:
+        check_capped(family, dataset, int(steps), int(snapshot_every or 0), data_root, limits)
     check_dataset(family, dataset, data_root)
+    if limits is not None:
+        try:
+            arch, size = request_arch(family, dataset, image_size, small)
+            check_training_memory(family, dataset, data_root, size, arch, limits)
+        except LimitError as exc:
+            raise RunRequestError(str(exc)) from None
     return TrainingRequest(family, dataset, int(steps), name, data_root, int(snapshot_every or 0) or None, bool(small),
                            int(image_size or 0) or None)
 
 
-def launch(request: TrainingRequest, runs_dir: str | os.PathLike) -> subprocess.Popen:
-    """Start the run as a detached process and leave a note, so a refreshed page can say it is starting or failed."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    log = runs_dir / f"{request.name}.log"
-    if log.exists() and not (runs_dir / request.name).exists():
-        log.unlink()  # left by an earlier launch of this name that never started; its lines would mislead
-    proc = start_training(request.family, request.dataset, request.steps, runs_dir, request.name, request.data_root,
-                          request.extra_args())
-    _LAUNCHED[str(runs_dir.resolve() / request.name)] = proc
-    note = {"pid": proc.pid, "started": time.time(), "family": request.family, "dataset": request.dataset,
-            "steps": request.steps, "args": proc.args if isinstance(proc.args, list) else str(proc.args)}
-    tmp = runs_dir / f"{request.name}{LAUNCH_SUFFIX}.tmp"
-    tmp.write_text(json.dumps(note, indent=1, default=str))
-    os.replace(tmp, runs_dir / f"{request.name}{LAUNCH_SUFFIX}")
-    return proc
+def check_capped(family: str, dataset: str, steps: int, snapshot_every: int, data_root: str | None, limits: Limits) -> None:
+    """The operator's caps on steps, snapshots and data folders (limits.Limits)."""
+    if steps > limits.max_steps:
+        raise RunRequestError(f"This server trains at most {limits.max_steps:,} steps per run.")
+    snapshots = math.ceil(steps / snapshot_every) if snapshot_every else 8
+    if snapshots > limits.max_snapshots:
+        raise RunRequestError(f"A snapshot every {snapshot_every:,} steps makes {snapshots:,} snapshots; this server keeps at "
+                              f"most {limits.max_snapshots} per run (a snapshot every {math.ceil(steps / limits.max_snapshots):,} "
+                              "steps or more).")
+    try:
+        check_data_root(data_root, limits)
+    except LimitError as exc:
+        raise RunRequestError(str(exc)) from None
+
+
+def request_arch(family: str, dataset: str, image_size: int | None, small: bool) -> tuple[dict, int]:
+    """(the architecture a run of the form would build, its image size), as ganmodels.train chooses them."""
+    fam = FAMILIES[family]
+    channels = 1 if dataset in ("mnist", "fashion-mnist") else 3
+    size = int(image_size or 0) or (128 if fam.translator else 28 if dataset in ("mnist", "fashion-mnist") else 64)
+    arch = {**fam.default_arch(size, channels, 10), **(SMALL_ARCH.get(family, {}) if small else {})}
+    return arch, size
+
+
+def launch(request: TrainingRequest, runs_dir: str | os.PathLike, limits=None, owner: str | None = None) -> subprocess.Popen:
+    """Start the run as a background process (launches.launch: the name is claimed by creating its folder
+    exclusively, under the operator's caps when `limits` are given); RunRequestError says why it cannot start."""
+    try:
+        return launches.launch(request, runs_dir, limits, owner)
+    except launches.LimitError as exc:
+        raise RunRequestError(str(exc)) from None
+    except FileExistsError:
+        raise RunRequestError(f"A run named '{request.name}' already exists; pick another name.") from None
 
 
 def process_running(pid: int) -> bool:
     """True while the process lives; our own children are polled so they are reaped, not left as zombies."""
-    for proc in list(_LAUNCHED.values()):
-        if proc.pid == pid:
-            return proc.poll() is None
-    return pid_alive(pid)
+    ours = launches.process_running(pid)
+    return pid_alive(pid) if ours is None else ours
 
 
 def reap_children() -> None:
     """Collect exit codes of runs this server started, so none lingers as a zombie."""
-    for key, proc in list(_LAUNCHED.items()):
-        if proc.poll() is not None:
-            del _LAUNCHED[key]
+    launches.reap()
 
 
 @dataclass
@@ -241,8 +266,12 @@ def pending_launches(runs_dir: str | os.PathLike) -> list[PendingLaunch]:
 
 
 def dismiss_launch(runs_dir: str | os.PathLike, name: str) -> None:
-    """Forget a failed launch (its log stays for reference until the name is reused)."""
+    """Forget a failed launch (its log stays for reference until the name is reused) and free its name."""
     (Path(runs_dir) / f"{name}{LAUNCH_SUFFIX}").unlink(missing_ok=True)
+    try:
+        (Path(runs_dir) / name).rmdir()  # the folder launch claimed, left empty by a run that never began
+    except OSError:
+        pass
 
 
 # --- run folders -------------------------------------------------------------------------

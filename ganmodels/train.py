@@ -35,6 +35,7 @@ from .families.base import PRECISIONS, resolve_precision
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
 from .registry import FAMILIES, get_family
+from .runs import stop_with_parent
 
 STATE_NAME = "state.pt"
 LOSSES_NAME = "losses.csv"
@@ -601,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     snapshots = None if args.snapshot_every else (SNAPSHOTS_PER_RUN if args.minutes else None)
     handlers = {sig: signal.signal(sig, run.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop_with_parent(run.request_stop)  # started by the app: pause when its server is gone
     try:
         folder = run.train(progress=not args.no_progress, minutes=args.minutes, snapshots=snapshots, stop_at=args.stop_at)
     finally:

@@ -14,6 +14,7 @@ from ganmodels.cards import CardError, read_card
 from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
+from ui import access
 from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
@@ -65,6 +66,15 @@ def new_run_form(expanded: bool) -> None:
     """The form that starts `python -m ganmodels.train` as a background process writing runs/<name>/."""
     runs_dir = runs_root()
     with st.expander("Start a new training run", expanded=expanded):
+        if access.is_public():
+            st.info("Starting training runs is turned off on this server, because it is open to visitors over the "
+                    "network: every run takes the server's processors for minutes to hours. " + access.HOW_TO_TURN_ON)
+            return
+        caps = access.limits()
+        st.caption(f"Limits on this server: {caps.max_concurrent_runs} run(s) at once, at most {caps.max_steps:,} steps "
+                   f"and {caps.max_snapshots} snapshots per run, {caps.run_disk_mb:,} MB of disk per run, "
+                   f"{caps.memory_mb / 1024:.1f} GB of memory for its data and nets. Data folders must be inside: "
+                   + ", ".join(f"`{r}`" for r in caps.allowed_roots()) + ".")
         st.caption("Training runs in a separate background process: you can refresh or close this page and it keeps "
                    "going, writing into the folder runs/<name>. On a CPU, a few thousand steps of a small model take "
                    "minutes; the full models take hours.")
@@ -98,9 +108,12 @@ def start_run(family, dataset, data_root, steps, snapshot_every, image_size, sma
     runs_dir = runs_root()
     name = (name or "").strip() or support.suggest_run_name(family, dataset, runs_dir)
     try:
+        if access.is_public():  # the form is not drawn in public mode; a replayed submit is refused all the same
+            raise support.RunRequestError("Starting training runs is turned off on this server.")
+        caps = access.limits()
         request = support.validate_request(family, dataset, steps, name, runs_dir, data_root, snapshot_every, small,
-                                           image_size, checkpoints_dir=checkpoint_root())
-        support.launch(request, runs_dir)
+                                           image_size, checkpoints_dir=checkpoint_root(), limits=caps)
+        support.launch(request, runs_dir, caps, owner=access.visitor_id())
     except support.RunRequestError as exc:
         st.error(str(exc))
         return
@@ -126,6 +139,7 @@ def pending_panel() -> None:
             if p.state == "starting":
                 st.info(f"'{p.name}' is starting: loading its training data "
                         f"({support.format_duration(time.time() - p.started)} so far).", icon=":material/hourglass_top:")
+                access.stop_button(runs_dir / p.name, key=f"stop_pending_{p.name}")
             else:
                 st.error(f"'{p.name}' stopped before training began. The end of its log says why:")
                 st.code(p.log_tail or "(the log is empty)", language=None)
@@ -267,6 +281,7 @@ st.caption("Watch a GAN learn: the same random inputs drawn at each saved moment
            "networks, and measurements taken along the way. Start a new training run below.")
 sidebar_header()
 support.reap_children()
+access.start_run_watcher(runs_root)
 
 runs = list_runs(runs_root(), checkpoint_root())
 new_run_form(expanded=not runs)
@@ -303,6 +318,8 @@ details = [family.title if family else card.family, f"dataset: {card.dataset.get
            f"folder: {'runs' if is_run(run.folder) else 'checkpoints'}/{run.folder.name}"]
 st.caption(" · ".join(details))
 st.markdown(f"**Status:** {STATUS_TEXT.get(run.status, run.status)}", help=STATUS_HELP.get(run.status))
+if run.status == "running":
+    access.stop_button(run.folder, key=f"stop_{run.folder.name}")
 if card.description:
     st.caption(card.description)
 if run.status == "stopped":

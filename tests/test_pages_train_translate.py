@@ -92,9 +92,10 @@ def trained_run(tmp_path_factory, tiny_mnist) -> Path:
 
 
 @pytest.fixture
-def runs_dir(tmp_path, trained_run, tiny_checkpoints, monkeypatch) -> Path:
+def runs_dir(tmp_path, tmp_path_factory, trained_run, tiny_checkpoints, monkeypatch) -> Path:
     runs = tmp_path / "runs"
     runs.mkdir()
+    monkeypatch.setenv("GANSTUDIO_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))  # the tiny datasets live there
     shutil.copytree(trained_run, runs / "r1")
     monkeypatch.setenv("GANSTUDIO_RUNS", str(runs))
     monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))

@@ -1,0 +1,269 @@
+"""Issue 46: the app is safe to open to anonymous visitors. One test (or more) per finding of the review, each
+reproducing the attack and checking it is refused with a plain message and no traceback."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit import config as st_config
+
+from conftest import app_page
+
+from ganmodels import launches
+from ganmodels import studio_support as support
+from ganmodels.limits import Limits, LimitError, check_data_root, check_weight_count
+
+REPO = Path(__file__).resolve().parent.parent
+PROGRESS = "pages/3_Training_progress.py"
+
+
+def page(path: str, **query):
+    at = app_page(path, 120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+@pytest.fixture
+def runs(tmp_path, tmp_path_factory, tiny_checkpoints, monkeypatch) -> Path:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("GANSTUDIO_RUNS", str(runs))
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
+    monkeypatch.setenv("GANSTUDIO_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
+    monkeypatch.delenv("GANSTUDIO_MODE", raising=False)
+    yield runs
+    launches.stop_all(wait=30)
+
+
+def fill_form(at, root: Path, name: str, steps: int = 4, snap: int | None = None, size: int | None = None,
+              family: str = "dcgan", dataset: str = "mnist"):
+    at.selectbox(key="nr_family").set_value(family)
+    at.selectbox(key="nr_dataset").set_value(dataset)
+    at.text_input(key="nr_root").set_value(str(root))
+    at.number_input(key="nr_steps").set_value(steps)
+    if snap is not None:
+        at.number_input(key="nr_snap").set_value(snap)
+    if size is not None:
+        at.number_input(key="nr_size").set_value(size)
+    at.checkbox(key="nr_small").check()
+    at.text_input(key="nr_name").set_value(name)
+    return at.button[0].click().run()
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+# --- 1. unlimited training launches ------------------------------------------------------------------
+
+def test_public_mode_turns_launches_off_and_says_how_to_turn_them_on(runs, monkeypatch):
+    monkeypatch.setenv("GANSTUDIO_MODE", "public")
+    at = page(PROGRESS)
+    assert_clean(at)
+    assert not [w for w in at.text_input if w.key == "nr_name"], "the launch form is drawn in public mode"
+    shown = " ".join(i.value for i in at.info)
+    assert "turned off" in shown and "GANSTUDIO_MODE=private" in shown
+    assert st_config.get_option("client.showErrorDetails") == "none"
+    st_config.set_option("client.showErrorDetails", "full")
+
+
+def test_a_server_on_a_network_address_is_public_unless_the_operator_opts_in(runs, monkeypatch):
+    before = st_config.get_option("server.address")
+    st_config.set_option("server.address", "0.0.0.0")
+    try:
+        at = page(PROGRESS)
+        assert_clean(at)
+        assert any("turned off" in i.value for i in at.info)
+        monkeypatch.setenv("GANSTUDIO_MODE", "private")
+        at = page(PROGRESS)
+        assert [w for w in at.text_input if w.key == "nr_name"], "mode=private should give the launch form back"
+    finally:
+        st_config.set_option("server.address", before)
+        st_config.set_option("client.showErrorDetails", "full")
+
+
+def test_a_mistyped_mode_reads_as_public(runs, monkeypatch):
+    monkeypatch.setenv("GANSTUDIO_MODE", "privat")
+    at = page(PROGRESS)
+    assert any("turned off" in i.value for i in at.info)
+    st_config.set_option("client.showErrorDetails", "full")
+
+
+@pytest.mark.parametrize("steps, snap, words", [
+    (30_000, None, "at most 20,000 steps"),
+    (100, 1, "at most 20 per run"),
+])
+def test_steps_and_snapshots_are_capped(runs, tiny_mnist, steps, snap, words):
+    at = fill_form(page(PROGRESS), tiny_mnist, "capped", steps=steps, snap=snap)
+    assert_clean(at)
+    assert any(words in e for e in errors(at)), errors(at)
+    assert not (runs / "capped").exists()
+
+
+def test_one_run_at_a_time_and_a_stop_button_for_its_owner(runs, tiny_mnist):
+    at = fill_form(page(PROGRESS), tiny_mnist, "long-one", steps=20_000, snap=1000)
+    assert_clean(at)
+    assert any("Started 'long-one'" in s.value for s in at.success), errors(at)
+    # A second launch, from this session or another, is refused while the first trains.
+    other = fill_form(page(PROGRESS), tiny_mnist, "second")
+    assert any("at most 1 at once" in e for e in errors(other)), errors(other)
+    assert not (runs / "second").exists()
+    # Only the session that started it gets the stop button.
+    stop_keys = lambda a: [b for b in a.button if b.key and b.key.startswith("stop_")]  # noqa: E731
+    assert not stop_keys(other.run())
+    at.run()
+    assert stop_keys(at), "the owner has no stop button"
+    stop_keys(at)[0].click().run()
+    assert_clean(at)
+    proc_gone = lambda: launches.running_count() == 0  # noqa: E731
+    end = time.time() + 120
+    while not proc_gone() and time.time() < end:
+        time.sleep(0.5)
+    assert proc_gone(), "the run did not stop"
+
+
+def test_runs_stop_when_the_server_that_started_them_is_gone(tmp_path, tiny_mnist):
+    """A server killed without a chance to stop its runs (SIGKILL): its runs notice and pause, state saved."""
+    runs = tmp_path / "runs"
+    script = ("import sys, time; from ganmodels.runs import start_training; "
+              f"p = start_training('dcgan', 'mnist', 100000, {str(runs)!r}, 'orphan', {str(tiny_mnist)!r}, "
+              "['--arch', 'ngf=8', '--arch', 'ndf=8', '--snapshot-every', '50000']); print(p.pid, flush=True); time.sleep(600)")
+    server = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    child = int(server.stdout.readline())
+    try:
+        status = runs / "orphan" / "status.json"
+        end = time.time() + 180
+        while time.time() < end and not (status.is_file() and '"running"' in status.read_text()):
+            time.sleep(0.5)
+        assert status.is_file(), (runs / "orphan.log").read_text()[-2000:]
+        server.kill()
+        server.wait()
+        end = time.time() + 60
+        while time.time() < end and Path(f"/proc/{child}").exists() and "Z" not in _state(child):
+            time.sleep(0.5)
+        assert not Path(f"/proc/{child}").exists() or "Z" in _state(child), "the run outlived its server"
+        assert "paused" in json.loads(status.read_text()), status.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+        if Path(f"/proc/{child}").exists():
+            os.kill(child, signal.SIGKILL)  # our own grandchild, by its pid
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def test_the_server_stops_its_runs_on_exit(tmp_path, monkeypatch):
+    """stop_all is registered with atexit: every run this process started gets SIGTERM and is waited for."""
+    monkeypatch.setattr(launches, "start_training",
+                        lambda *a, **k: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
+    proc = support.launch(support.TrainingRequest("dcgan", "mnist", 4, "to-stop"), tmp_path, Limits())
+    launches.stop_all(wait=10)
+    assert proc.poll() == -signal.SIGTERM
+
+
+def test_disk_caps_stop_a_growing_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(launches, "start_training",
+                        lambda *a, **k: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
+    proc = support.launch(support.TrainingRequest("dcgan", "mnist", 4, "greedy"), tmp_path, Limits())
+    (tmp_path / "greedy" / "blob").write_bytes(b"\0" * (2 * 1024 * 1024))
+    assert launches.enforce_disk(Limits(run_disk_mb=1), tmp_path) == ["greedy"]
+    assert proc.wait(timeout=10) == -signal.SIGTERM
+    assert "over the 1 MB" in (launches.stop_reason(tmp_path / "greedy") or "over the 1 MB")
+    # and no launch while the runs folder is over its share
+    with pytest.raises(support.RunRequestError, match="allows 1 MB for all runs"):
+        support.launch(support.TrainingRequest("dcgan", "mnist", 4, "next"), tmp_path, Limits(all_runs_disk_mb=1))
+
+
+# --- 2. one submit can exhaust memory --------------------------------------------------------------------
+
+def big_idx_header_only(root: Path, n: int = 60_000) -> Path:
+    """IDX files whose headers claim a full-size set (60,000 images): what a memory estimate reads."""
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix in ("train", "t10k"):
+        with gzip.open(root / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+            fh.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", n, 28, 28))
+        with gzip.open(root / f"{prefix}-labels-idx1-ubyte.gz", "wb") as fh:
+            fh.write(bytes([0, 0, 8, 1]) + struct.pack(">I", n))
+    return root
+
+
+def test_an_image_size_that_would_exhaust_memory_is_refused_before_launch(runs, tmp_path):
+    root = big_idx_header_only(tmp_path / "fashion")
+    at = fill_form(page(PROGRESS), root, "huge", steps=100, size=256, family="mlp", dataset="fashion-mnist")
+    assert_clean(at)
+    assert any("GB of memory" in e and "px or less fits" in e for e in errors(at)), errors(at)
+    assert not (runs / "huge").exists()
+
+
+def test_an_architecture_over_the_weight_limit_is_refused_without_allocating():
+    with pytest.raises(LimitError, match="weights; this server loads at most"):
+        check_weight_count("dcgan", {"z_dim": 100, "ngf": 100_000, "image_size": 64, "channels": 3}, "ngf-100000")
+
+
+# --- 3. two sessions racing for one name ---------------------------------------------------------------
+
+def test_two_launches_of_one_name_at_once_start_exactly_one(tmp_path, monkeypatch):
+    started = []
+
+    def fake_start(*args, **kwargs):
+        started.append(args)
+        return subprocess.Popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(launches, "start_training", fake_start)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def go():
+        barrier.wait()
+        try:
+            support.launch(support.TrainingRequest("dcgan", "mnist", 4, "same"), tmp_path)
+            outcomes.append("started")
+        except support.RunRequestError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes)[0] == "A run named 'same' already exists; pick another name." and "started" in outcomes
+    assert len(started) == 1
+    launches.stop_all(wait=5)
+
+
+# --- 7. any server path as the data folder ----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["~/.ssh", "/etc", "/definitely/not/here", "/work/shared/data/../../../etc"])
+def test_data_folders_outside_the_allowed_roots_get_one_answer(runs, path):
+    """Existing and missing paths outside the roots get the same words, so the answer tells nothing about them."""
+    at = fill_form(page(PROGRESS), Path(path), "peek")
+    assert_clean(at)
+    assert any("must come from inside a folder this server allows" in e for e in errors(at)), errors(at)
+    assert not any("holds no images" in e or "not found" in e for e in errors(at))
+
+
+def test_a_symlink_inside_a_root_cannot_lead_out(tmp_path):
+    root = tmp_path / "allowed"
+    root.mkdir()
+    (root / "escape").symlink_to("/etc")
+    with pytest.raises(LimitError):
+        check_data_root(str(root / "escape"), Limits(data_roots=(str(root),)))
+    check_data_root(str(root), Limits(data_roots=(str(root),)))
