@@ -97,7 +97,7 @@ def format_metric(key: str, value) -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return str(value)
     if kind == "percent":
-        return f"{value:.1%}"
+        return f"{0.0 if abs(value) < 5e-4 else value:.1%}"  # never "-0.0%"
     if kind == "times":
         return f"{value:.3g}x"
     return f"{value:.4g}"
@@ -327,6 +327,7 @@ class CompareEntry:
     step: int | None = None
     metrics: dict = field(default_factory=dict)
     error: str | None = None
+    dataset: str = ""  # what its metrics were measured against: distances on different datasets do not compare
 
 
 def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
@@ -348,13 +349,14 @@ def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
             label = f"{card.id} @ final (mean of steps {average['from_step']}-{average['to_step']})"
         else:
             label = f"{card.id} @ final" + (f" (step {final_step})" if final_step else "")
-        out.append(CompareEntry(label, str(path), card.id, None, final_step, dict(card.metrics)))
+        dataset = str(card.dataset.get("name", ""))
+        out.append(CompareEntry(label, str(path), card.id, None, final_step, dict(card.metrics), dataset=dataset))
         for snap in sorted(card.snapshots, key=lambda s: s.get("step", 0)):
             weights = snap.get("weights")
             if not weights or weights == card.weights:
                 continue  # dropped when published, or the final generator itself
             out.append(CompareEntry(f"{card.id} @ step {snap.get('step')}", str(path), card.id, weights,
-                                    snap.get("step"), dict(snap.get("metrics") or {})))
+                                    snap.get("step"), dict(snap.get("metrics") or {}), dataset=dataset))
     return out
 
 

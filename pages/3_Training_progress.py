@@ -14,6 +14,7 @@ from ganmodels.cards import CardError, read_card
 from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
+from ui.charts import quality_keys, snapshot_metrics_figure
 from ui import access
 from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 
@@ -236,17 +237,20 @@ def show_losses(folder: Path, card, marker: int | None, steps_done: int) -> None
 
 
 def show_snapshot_metrics(card) -> None:
+    """Each quality figure in its own panel (a sample count of 2000 on FID's axis would flatten it), the full-width
+    table under it in an expander, formatted as everywhere else."""
     rows = support.snapshot_rows(card)
-    keys = support.metric_keys(rows)
-    if not keys:
+    figure = snapshot_metrics_figure(rows, card)
+    if figure is None:
         return
     st.subheader("Measurements at each snapshot")
-    labels = {k: gallery.metric_label(k, card) for k in keys}
-    left, right = st.columns([2, 3])
-    left.dataframe(pd.DataFrame(rows).rename(columns={**labels, "step": "Step", "epoch": "Epoch"}), hide_index=True)
-    figure = support.metrics_figure(rows, labels)
-    if figure is not None:
-        right.plotly_chart(figure, key=f"metrics_{card.id}")
+    st.plotly_chart(figure, key=f"metrics_{card.id}", width="stretch")
+    keys = quality_keys(support.metric_keys(rows))
+    table = [{"Step": f"{r['step']:,}", "Epoch": f"{r['epoch']:.2f}" if isinstance(r.get("epoch"), (int, float)) else "",
+              **{gallery.metric_label(k, card): gallery.format_metric(k, r[k]) if k in r else "" for k in keys}}
+             for r in rows]
+    with st.expander("The same figures as a table"):
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 
 def show_run(folder: Path, status_at_load: str) -> None:

@@ -6,12 +6,14 @@ import streamlit as st
 
 from ganmodels import gallery
 from ganmodels.images import grid
-from ganmodels.plots import metric_bars
+from ui.charts import metric_bars
 from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_header
 
 st.set_page_config(page_title="Compare checkpoints · GAN Studio", layout="wide")
 
 MAX_COLUMNS = 6
+PER_ROW = 3  # six columns of pictures do not fit a projector's width; two rows of three do
+DISTANCES = ("classifier_fid", "fid_to_floor")  # measured against one dataset's real images
 
 st.title("Compare checkpoints")
 st.caption("Feed exactly the same random numbers to several generators, or to one generator at different moments of "
@@ -21,7 +23,7 @@ sidebar_header()
 root = checkpoint_root()
 entries = gallery.compare_entries(model_catalogue(str(root)))
 if not entries:
-    st.warning(f"No checkpoints in `{root}` to compare. Train one (see the README) or drop a generator file there.")
+    st.warning("No checkpoints to compare. Train one (see the README) or drop a generator file into checkpoints/.")
     st.stop()
 by_label = {e.label: e for e in entries}
 
@@ -46,7 +48,7 @@ if len(chosen) < 2:
 
 selected = [by_label[label] for label in chosen]
 if selected:
-    columns = st.columns(len(selected))
+    columns = [col for _ in range(0, len(selected), PER_ROW) for col in st.columns(PER_ROW, border=True)][: len(selected)]
     models = []
     for col, entry in zip(columns, selected):
         with col:
@@ -96,19 +98,22 @@ else:
     for entry in selected:
         card_for.setdefault(entry.model_id, next((m.card for m in models if m is not None and m.card.id == entry.model_id), None))
     any_card = next((c for c in card_for.values() if c is not None), None)
-    table = pd.DataFrame(rows).set_index("label").rename_axis("Checkpoint")
-    keys = [c for c in choices if c in table.columns]
-    table = table[keys]
-    table.columns = [gallery.metric_label(c, any_card) for c in keys]
-    formats = {"percent": "percent", "times": "%.3gx", "number": "%.4g"}
+    datasets = {e.label: e.dataset for e in selected}
+    # Text cells, formatted as everywhere else: a missing figure reads "not measured", never "None".
+    table = pd.DataFrame([{"Checkpoint": r["label"], "Dataset": datasets.get(r["label"]) or "?",
+                           **{gallery.metric_label(c, any_card): gallery.format_metric(c, r[c]) if r.get(c) is not None
+                              else "not measured" for c in choices}} for r in rows]).set_index("Checkpoint")
     st.dataframe(table, width="stretch", column_config={
-        gallery.metric_label(c, any_card): st.column_config.NumberColumn(format=formats[gallery.metric_kind(c)],
-                                                                         help=gallery.metric_help(c) or None)
-        for c in keys})
+        gallery.metric_label(c, any_card): st.column_config.TextColumn(help=gallery.metric_help(c) or None) for c in choices})
     metric = st.selectbox("Metric to chart", choices, format_func=lambda k: gallery.metric_label(k, any_card), key="cmp_metric")
     floors = [r.get("classifier_fid_floor") for r in rows if r.get("classifier_fid_floor") is not None]
-    floor = min(floors) if metric == "classifier_fid" and floors else None
-    st.plotly_chart(metric_bars(rows, metric, gallery.metric_label(metric, any_card), floor), width="stretch")
+    measured_on = sorted({datasets.get(r["label"]) or "?" for r in rows if r.get(metric) is not None})
+    floor = min(floors) if metric == "classifier_fid" and floors and len(measured_on) == 1 else None
+    if metric in DISTANCES and len(measured_on) > 1:
+        st.warning(f"These models were measured on different datasets ({', '.join(measured_on)}). A distance to real "
+                   "images of one dataset cannot be compared with a distance to another's: compare bars of the same "
+                   "colour only.", icon=":material/warning:")
+    st.plotly_chart(metric_bars(rows, metric, gallery.metric_label(metric, any_card), datasets, floor), width="stretch")
     help_text = gallery.metric_help(metric)
     if help_text:
         st.caption(help_text)

@@ -496,3 +496,57 @@ def test_explorer_switching_slider_modes_never_moves_a_slider(tiny_checkpoints, 
     assert_clean(at)
     assert [at.slider(key=f"lx_raw_{i}").value for i in range(count)] == [0.0] * count
     assert main_image(at) == start and "offsets" not in at.query_params
+
+
+@pytest.fixture(scope="module")
+def mixed_root(tiny_checkpoints, tmp_path_factory) -> Path:
+    """Six measured models: three 'on MNIST', three 'on Fashion-MNIST' with FIDs spanning four decades, one unmeasured
+    figure and a coverage a hair below zero (as rounding can leave it)."""
+    root = tmp_path_factory.mktemp("mixed")
+    for i, (dataset, fid) in enumerate([("mnist", 0.16), ("mnist", 5.9), ("mnist", 24.6),
+                                        ("fashion-mnist", 0.08), ("fashion-mnist", 3.4), ("fashion-mnist", 1210.0)]):
+        folder = root / f"m{i}"
+        shutil.copytree(tiny_checkpoints / "tiny-dcgan", folder)
+        card = json.loads((folder / "card.json").read_text())
+        metrics = {"classifier_fid": fid, "coverage_entropy_ratio": -0.00001 if i == 5 else 0.99}
+        if i < 3:
+            metrics["fid_to_floor"] = fid / 0.05
+        card.update(id=f"m{i}", title=f"Model {i}", metrics=metrics, dataset={**card["dataset"], "name": dataset})
+        (folder / "card.json").write_text(json.dumps(card))
+    return root
+
+
+def test_compare_six_entries_table_and_chart_read_well(mixed_root, monkeypatch):
+    """Issue 49 #3/#4: six entries are drawn in rows of three; the table never says None or -0%; FIDs that span
+    decades get a log axis, bars are coloured by dataset and a note says MNIST and Fashion-MNIST do not compare."""
+    at = run_page(COMPARE, mixed_root, monkeypatch)
+    entries = at.multiselect(key="cmp_entries")
+    entries.set_value(list(entries.options)[:6]).run()
+    assert_clean(at)
+    pictures = compare_columns(at)
+    assert len(pictures) == 6
+    def blocks(node):
+        try:
+            children = list(node.children.values())
+        except AttributeError:  # an element, not a block
+            return
+        for child in children:
+            yield child
+            yield from blocks(child)
+
+    rows = [[c for c in b.children.values() if type(c).__name__ == "Column"] for b in blocks(at.main)
+            if type(b).__name__ == "Block"]
+    rows = [r for r in rows if any(c.image for c in r)]
+    assert [len([c for c in r if c.image]) for r in rows] == [3, 3]
+    table = at.dataframe[0].value
+    cells = " ".join(str(v) for v in table.to_numpy().ravel())
+    assert "None" not in cells and "nan" not in cells and "-0" not in cells
+    assert "not measured" in cells and "0.0%" in cells
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["type"] == "log"
+    assert sorted(t["name"] for t in spec["data"]) == ["fashion-mnist", "mnist"]
+    assert "different datasets" in texts(at.warning)
+    # one dataset only: no warning
+    entries = at.multiselect(key="cmp_entries")
+    entries.set_value([o for o in entries.options if o.startswith(("m0", "m1"))]).run()
+    assert "different datasets" not in texts(at.warning)

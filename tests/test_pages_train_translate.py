@@ -144,7 +144,8 @@ def test_snapshot_slider_changes_the_grid(runs_dir):
     assert slider.label == "Snapshot" and slider.value == 4
     first_caption, first_url = at.image[0].captions[0], at.image[0].value[0]
     assert "step 4" in first_caption
-    assert [d.label for d in at.download_button] == ["Download PNG"]
+    # the grid as shown (enlarged for the screen) and the snapshot's own pixels
+    assert [d.label for d in at.download_button] == ["Download PNG", "Original pixels (152x152)"]
     specs = chart_specs(at)
     losses = specs[0]
     assert {t["name"] for t in losses["data"]} >= {"D loss on real", "D loss on fake", "D total", "G loss"}
@@ -603,3 +604,21 @@ def test_sgan_without_test_images(sgan_root, tmp_path, monkeypatch):
     at = page(SGAN)
     assert_clean(at)
     assert any("test images are not available" in w.value for w in at.warning)
+
+
+def test_snapshot_measurements_each_get_a_readable_panel(runs_dir):
+    """Issue 49 #4: bookkeeping (samples, seconds) is not charted, each metric has its own axis, and FID spanning
+    decades is drawn on a log axis."""
+    card = read_card(runs_dir / "r1")
+    for snap, fid in zip(card.snapshots, (120.0, 0.9)):
+        snap["metrics"] = {"samples": 2000, "eval_seconds": 3.1, "classifier_fid": fid, "coverage_entropy_ratio": 0.97}
+    card.save(runs_dir / "r1")
+    at = page(PROGRESS, run="r1")
+    assert_clean(at)
+    (spec,) = [s for s in chart_specs(at) if any(a.get("text") == "Distance to real images (FID)"
+                                                 for a in s["layout"].get("annotations", []))]
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert titles == ["Distance to real images (FID)", "Variety across classes"]
+    assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] != spec["data"][1]["yaxis"]
+    assert spec["layout"]["yaxis"]["type"] == "log" and spec["layout"]["yaxis2"]["type"] == "linear"
+    assert not any("samples" in t or "eval" in t for t in titles)

@@ -123,8 +123,16 @@ def sidebar_header() -> None:
 
 
 def show_image(image, caption: str, filename: str, key: str, min_side: int = 256) -> None:
-    """An image, enlarged crisply for small digits, with its own download button."""
+    """An image, enlarged crisply for small digits, with its own download buttons: the picture as shown (what goes
+    on a slide) and, when it was enlarged, the model's own pixels."""
     big = upscale(image, min_side)
     # PNG, not the automatic JPEG: lossy compression smears enlarged pixels and would differ from the download.
     st.image(big, caption=caption, width="stretch" if big.width > 400 else big.width, output_format="PNG")
-    st.download_button("Download PNG", png_bytes(image), file_name=filename, mime="image/png", key=key)
+    st.download_button("Download PNG", png_bytes(big), file_name=filename, mime="image/png", key=key,
+                       help=f"{big.width}x{big.height} pixels, as shown.", on_click="ignore")
+    if big.size != image.size:
+        stem, _, ext = filename.rpartition(".")
+        st.download_button(f"Original pixels ({image.width}x{image.height})", png_bytes(image),
+                           file_name=f"{stem}_{image.width}x{image.height}.{ext}", mime="image/png", key=f"{key}_native",
+                           type="tertiary", on_click="ignore",
+                           help="The picture exactly as the model drew it, one file pixel per model pixel.")
