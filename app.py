@@ -56,10 +56,7 @@ def tile(entry: dict) -> None:
         return
     card = model.card
     family = FAMILIES[card.family]
-    dataset = card.dataset.get("name", "unknown data")
-    st.caption(f"{family.title} · trained on {dataset} · `{card.id}`")
-    if card.description:
-        st.write(card.description)
+    st.markdown(gallery.plain_summary(card))
 
     path = Path(entry["path"])
     grid_path = gallery.latest_grid(path, card)
@@ -77,25 +74,6 @@ def tile(entry: dict) -> None:
         else:
             st.image(upscale(_open_bytes(data), 300), caption="25 samples from seed 0", width="stretch", output_format="PNG")
 
-    training = card.training or {}
-    steps = training.get("steps_done")
-    if steps:
-        minutes = (training.get("seconds") or 0) / 60
-        where = training.get("device", "")
-        status = training.get("status")
-        note = f"Trained {steps:,} steps" + (f" in {minutes:.0f} min on {where}" if minutes >= 1 else "")
-        if status and status != "finished":
-            note += f" ({status})"
-        average = training.get("weights_average")
-        if isinstance(average, dict) and {"from_step", "to_step"} <= average.keys():
-            note += f"; shipped as the mean of its snapshots from step {average['from_step']:,} to {average['to_step']:,}"
-        st.caption(note)
-    figures = gallery.quality_figures(card.metrics, card)
-    if figures:
-        st.markdown("\n".join(f"- **{f['label']}**: {f['text']}" for f in figures),
-                    help="How these are measured: " + " ".join(f"{f['label']}: {f['help']}" for f in figures if f["help"]))
-    else:
-        st.caption("Not measured yet.")
     links = []
     if family.translator:
         links.append((page_for("cyclegan"), "Translate photos"))
@@ -108,6 +86,37 @@ def tile(entry: dict) -> None:
     for target, label in links:
         if target:
             st.page_link(target, label=label, icon=":material/arrow_forward:", query_params={"model": card.id})
+
+    with st.expander("For the curious: how it was made and measured"):
+        dataset = card.dataset.get("name", "unknown data")
+        st.caption(f"{family.title} · trained on {dataset} · `{card.id}`")
+        if card.description:
+            st.write(card.description)
+        training_note(card)
+        figures = gallery.quality_figures(card.metrics, card)
+        if figures:
+            st.markdown("\n".join(f"- **{f['label']}**: {f['text']}" for f in figures),
+                        help="How these are measured: " + " ".join(f"{f['label']}: {f['help']}" for f in figures if f["help"]))
+        else:
+            st.caption("Not measured yet.")
+
+
+def training_note(card) -> None:
+    """Steps, time and device of the training, and the snapshot window when the model ships a mean of snapshots."""
+    training = card.training or {}
+    steps = training.get("steps_done")
+    if not steps:
+        return
+    minutes = (training.get("seconds") or 0) / 60
+    where = training.get("device", "")
+    status = training.get("status")
+    note = f"Trained {steps:,} steps" + (f" in {minutes:.0f} min on {where}" if minutes >= 1 else "")
+    if status and status != "finished":
+        note += f" ({status})"
+    average = training.get("weights_average")
+    if isinstance(average, dict) and {"from_step", "to_step"} <= average.keys():
+        note += f"; shipped as the mean of its snapshots from step {average['from_step']:,} to {average['to_step']:,}"
+    st.caption(note)
 
 
 def _open(path: Path) -> Image.Image:
@@ -144,7 +153,7 @@ st.header("Models")
 root = checkpoint_root()
 catalogue = model_catalogue(str(root))
 if not catalogue:
-    st.warning(f"No checkpoints found in `{root}`. Train a model and publish it there (see the README), "
+    st.warning("No checkpoints found. Train a model and publish it into checkpoints/ (see the README), "
                "or drop a generator file (.safetensors or .pth) into that folder.")
 for start in range(0, len(catalogue), TILES_PER_ROW):
     cols = st.columns(TILES_PER_ROW)

@@ -29,7 +29,9 @@ METRICS: dict[str, tuple[str, str, str]] = {
                        "Fréchet distance between features of generated and real test images, measured with the "
                        "project's own classifier. Lower is better."),
     "fid_to_floor": ("Distance compared with real data", "times",
-                     "FID divided by the FID between two sets of real images: 1x would be as close as real data gets."),
+                     "How far the pictures are from real ones, as a multiple of how far two sets of real images are from "
+                     "each other (FID divided by that real-data FID): 1x would be as close as real data gets; lower is "
+                     "better."),
     "coverage_entropy_ratio": ("Variety across classes", "percent",
                                "How evenly samples spread over the classes (100% = every class equally often). "
                                "Low values mean mode collapse."),
@@ -125,6 +127,68 @@ def quality_figures(metrics: Mapping | None, card: ModelCard | None = None, incl
     order += sorted(k for k in values if k not in order and not k.startswith("source_rate_before"))
     return [{"key": k, "label": metric_label(k, card), "value": values[k], "text": format_metric(k, values[k]),
              "help": metric_help(k)} for k in order]
+
+
+# --- the plain first layer of a model card -------------------------------------------------------
+
+DATASET_WORDS = {"mnist": "handwritten digits", "fashion-mnist": "pictures of clothes and shoes",
+                 "cifar10": "small colour photos"}
+
+
+def quality_words(ratio: float) -> str:
+    """How a distance-to-real ratio (fid_to_floor) reads to someone who has never heard of FID."""
+    if ratio <= 3:
+        return "very hard to tell from real ones"
+    if ratio <= 20:
+        return "clearly recognisable, with small flaws"
+    if ratio <= 200:
+        return "recognisable but rough"
+    return "rough"
+
+
+def _best_translation_rate(metrics: Mapping, direction: str) -> float | None:
+    """The target rate of the largest size measured, scale blend (as the app translates) preferred."""
+    found = []
+    for key, value in metrics.items():
+        m = _TRANSLATION.match(key)
+        if m and m.group(1) == "target_rate" and m.group(2) == direction:
+            found.append((int(m.group(3)), bool(m.group(4)), value))
+    return max(found)[2] if found else None
+
+
+def plain_summary(card: ModelCard) -> str:
+    """One or two sentences for a visitor: what the model makes and how good it is, in everyday words. The card's
+    own description and training details are for the curious."""
+    from .registry import FAMILIES
+
+    family = FAMILIES.get(card.family)
+    metrics = numeric_metrics(card.metrics)
+    if family is not None and family.translator:
+        d = _domains(card)
+        text = f"Turns photos of {d['a']}s into {d['b']}s, and {d['b']}s into {d['a']}s."
+        rate = _best_translation_rate(metrics, "a2b")
+        if rate is not None:
+            text += f" A reference classifier takes {rate:.0%} of its new {d['b']}s for real {d['b']} photos."
+        return text
+    dataset = str(card.dataset.get("name", ""))
+    what = DATASET_WORDS.get(dataset, f"pictures like the {dataset or 'training'} images")
+    if "test_accuracy" in metrics:
+        labels = int(metrics.get("labelled_images") or card.training.get("hparams", {}).get("labels") or 100)
+        text = (f"Recognises {what} after seeing only {labels} labelled examples: right {metrics['test_accuracy']:.0%} "
+                "of the time")
+        base = metrics.get("baseline_test_accuracy")
+        text += (f", where an ordinary classifier given the same labels manages {base:.0%}." if base is not None else ".")
+        return text + " (Its generator only served as a sparring partner during training.)"
+    text = f"Draws {what} from random numbers" + ("; you choose which kind." if family and family.conditional else ".")
+    purity = metrics.get("code_purity")
+    if purity is not None:
+        text += (f" Without ever seeing a label it found its own switch for the kind of {what[:-1] if what.endswith('s') else what}: "
+                 f"{purity:.0%} agreement with the real classes.")
+    ratio = metrics.get("fid_to_floor")
+    if ratio is not None:
+        text += (f" Its pictures are {quality_words(ratio)}: they are {ratio:.3g} times as far from real images as "
+                 "two sets of real images are from each other (1 would be perfect).")
+    return text
 
 
 # --- samples ------------------------------------------------------------------------------------

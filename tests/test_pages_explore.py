@@ -550,3 +550,24 @@ def test_compare_six_entries_table_and_chart_read_well(mixed_root, monkeypatch):
     entries = at.multiselect(key="cmp_entries")
     entries.set_value([o for o in entries.options if o.startswith(("m0", "m1"))]).run()
     assert "different datasets" not in texts(at.warning)
+
+
+def test_home_cards_say_it_plainly_first(any_root, monkeypatch):
+    """Issue 49 #5: each tile opens with a plain sentence; descriptions, training flags and the list of figures wait
+    in a 'For the curious' expander."""
+    at = run_page(HOME, any_root, monkeypatch)
+    assert_clean(at)
+    models = models_in(any_root)
+    curious = [e for e in at.expander if e.label.startswith("For the curious")]
+    assert len(curious) == len(models)
+    inside = "\n".join(texts(e.markdown) + texts(e.caption) for e in curious)
+    outside = "\n".join(m.value for m in at.markdown if m.value not in inside)
+    assert "--arch" not in outside and "--hp" not in outside and "- **" not in outside
+    for sentence in ("Draws ", "Turns photos of ", "Recognises "):
+        if any(sentence in m.value for m in at.markdown):
+            break
+    else:
+        raise AssertionError("no tile opens with a plain sentence")
+    for card in readable_cards(any_root):
+        if "fid_to_floor" in card.metrics:  # the ratio is explained where it is shown
+            assert any("times as far from real images as two sets of real images" in m.value for m in at.markdown)
