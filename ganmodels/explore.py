@@ -77,7 +77,7 @@ def decode_latent(data: bytes, latent_size: int) -> dict:
         raise LatentFileError("The latent file is too large to be one of ours.")
     try:
         payload = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: arrays nested 100,000 deep
         raise LatentFileError("This is not a GAN Studio latent file (it is not JSON).") from None
     if not isinstance(payload, dict) or payload.get("format") != "ganstudio-latent":
         raise LatentFileError("This JSON file is not a GAN Studio latent file.")
@@ -102,7 +102,9 @@ def offsets_to_query(offsets: dict[int, float]) -> str:
 def offsets_from_query(text: str | None, limit: int) -> dict[int, float]:
     """Parse offsets from a URL, ignoring malformed or out-of-range parts instead of failing."""
     out: dict[int, float] = {}
-    for part in (text or "").split(","):
+    if not isinstance(text, str) or len(text) > 32 * max(1, limit):  # a link longer than its sliders can say
+        return out
+    for part in text.split(",")[:limit]:
         index, sep, value = part.partition(":")
         try:
             i, v = int(index), float(value)
@@ -120,11 +122,25 @@ def latent_to_token(latent: torch.Tensor) -> str:
 
 
 def latent_from_token(token: str, latent_size: int) -> torch.Tensor:
+    """The latent of a shared link. Untrusted: the token's length is bounded before decoding and the decompression
+    stops at the latent's size (2 bytes a number), so a crafted link cannot inflate into gigabytes."""
+    expected = 2 * latent_size
+    # zlib adds at most a few bytes to incompressible data; base64 makes 4 characters of every 3 bytes
+    if not isinstance(token, str) or len(token) > 4 * ((expected + 64) // 3 + 1):
+        raise LatentFileError("The latent in this link is too long for this model.")
     try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(token.encode()))
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(base64.urlsafe_b64decode(token.encode("ascii")), expected + 1)
     except (ValueError, zlib.error):
         raise LatentFileError("The latent in this link is damaged.") from None
+    if len(raw) > expected or inflater.unconsumed_tail:
+        raise LatentFileError("The latent in this link is too long for this model.")
+    if len(raw) % 2 or not inflater.eof:  # cut short: the stream's end (and checksum) is missing
+        raise LatentFileError("The latent in this link is damaged.")
     values = np.frombuffer(raw, dtype=np.float16)
     if values.size != latent_size:
         raise LatentFileError(f"The link's latent has {values.size} numbers; this model takes {latent_size}.")
-    return torch.from_numpy(values.astype("float32")).reshape(1, -1)
+    tensor = torch.from_numpy(values.astype("float32")).reshape(1, -1)
+    if not torch.isfinite(tensor).all():
+        raise LatentFileError("The latent in this link holds numbers that are not finite.")
+    return tensor

@@ -286,16 +286,15 @@ class ExplorerState:
 def explorer_state_from_query(params: Mapping[str, str], card: ModelCard) -> ExplorerState:
     """Read ?seed=&psi=&class=&mode=&offsets=&z= leniently: bad parts fall back to defaults."""
     state = ExplorerState()
-    try:
-        state.seed = min(MAX_SEED, max(0, int(str(params.get("seed", "0")))))
-    except ValueError:
-        pass
+    seed = str(params.get("seed", "0"))
+    if seed.isascii() and seed.isdecimal() and len(seed) <= len(str(MAX_SEED)):
+        state.seed = min(MAX_SEED, int(seed))
     if "psi" in params:
         state.psi = nearest_psi(params["psi"])
     if card.family in ("cgan", "acgan"):
         names = class_names(card)
         wanted = str(params.get("class", "0"))
-        if wanted.isdigit() and int(wanted) < len(names):
+        if wanted.isascii() and wanted.isdecimal() and len(wanted) <= 6 and int(wanted) < len(names):  # not "²"
             state.label = int(wanted)
         elif wanted in names:
             state.label = names.index(wanted)

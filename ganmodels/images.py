@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # Uploads beyond this many pixels are refused before decoding (decompression bombs);
 # anything accepted is then bounded to MAX_SIDE on its longer side.
 MAX_UPLOAD_PIXELS = 40_000_000
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # also .streamlit/config.toml's server.maxUploadSize
 MAX_SIDE = 1024
 
 
@@ -91,28 +93,72 @@ def gif_bytes(frames: list[Image.Image], duration_ms: int = 80, bounce: bool = T
 
 
 def _flatten_to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Any decoded mode as 8-bit RGB; callers have already shrunk the image, so these copies are small."""
     mode = img.mode
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         notes.append("transparent areas were placed on white")
         return Image.alpha_composite(background, rgba).convert("RGB")
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if arr.max() > 255 else 255.0
-        notes.append("16-bit image scaled to 8 bits")
-        return Image.fromarray(np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8), mode="L").convert("RGB")
-    if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        notes.append("floating-point image rescaled to 8 bits")
-        return Image.fromarray(scaled.astype(np.uint8), mode="L").convert("RGB")
     if mode == "CMYK":
         notes.append("CMYK converted to RGB")
     elif mode in ("L", "1"):
         notes.append("grayscale converted to RGB")
     return img.convert("RGB")
+
+
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")  # more than 8 bits a channel
+ROWS_PER_BLOCK = 256
+
+
+def _to_8bit(img: Image.Image, notes: list[str]) -> Image.Image:
+    """16-bit, 32-bit integer and float images as 8-bit grayscale, converted a band of rows at a time in integers
+    (float32 for float images), so no full-size wide copy is ever made."""
+    width, height = img.size
+    lo, hi = img.getextrema()
+    out = np.empty((height, width), dtype=np.uint8)
+    for top in range(0, height, ROWS_PER_BLOCK):
+        block = np.asarray(img.crop((0, top, width, min(height, top + ROWS_PER_BLOCK))))
+        if img.mode == "F":
+            span = float(hi - lo) if hi > lo else 1.0
+            scaled = (block.astype(np.float32) - np.float32(lo)) * np.float32(255.0 / span)
+            out[top : top + len(block)] = np.clip(scaled, 0, 255).astype(np.uint8)
+        elif hi > 255:  # 16-bit range: keep the high byte
+            out[top : top + len(block)] = (np.clip(block, 0, 65535).astype(np.uint16) >> 8).astype(np.uint8)
+        else:
+            out[top : top + len(block)] = np.clip(block, 0, 255).astype(np.uint8)
+    notes.append("floating-point image rescaled to 8 bits" if img.mode == "F" else "16-bit image scaled to 8 bits")
+    return Image.fromarray(out, mode="L")
+
+
+# Bytes a pixel takes once decoded (palette images are expanded to RGBA to be flattened); the decoded image may take
+# at most MAX_DECODED_BYTES, checked from the header before any pixel is decoded.
+BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 4, "PA": 4, "LA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4,
+                   "RGBX": 4, "CMYK": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "I": 4, "F": 4}
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                  5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                  8: Image.Transpose.ROTATE_90}
+
+
+def pixel_limit(mode: str, fmt: str | None) -> int:
+    """The most pixels an upload of this mode and format may have: MAX_UPLOAD_PIXELS for JPEG (decoded at a reduced
+    scale), and for other formats as many as fit MAX_DECODED_BYTES at the mode's depth."""
+    if fmt == "JPEG":
+        return MAX_UPLOAD_PIXELS
+    return min(MAX_UPLOAD_PIXELS, MAX_DECODED_BYTES // BYTES_PER_PIXEL.get(mode, 4))
+
+
+def _shrink_early(img: Image.Image, max_side: int) -> Image.Image:
+    """A box-filtered integer reduction towards `max_side` straight after decoding, before any mode conversion
+    copies the full-size image (the final Lanczos resize then works on a small one). Both sides stay >= 8."""
+    factor = min(max(img.size) // max_side, min(img.size) // 8)
+    if factor < 2:
+        return img
+    if img.mode in ("P", "PA", "1"):
+        img = img.convert("RGBA" if img.mode != "1" and ("transparency" in img.info or img.mode == "PA") else
+                          "L" if img.mode == "1" else "RGB")
+    return img.reduce(factor)
 
 
 def fitted_size(width: int, height: int, max_side: int, multiple_of: int = 4) -> tuple[int, int]:
@@ -134,22 +180,28 @@ def decode_upload(data: bytes, max_side: int = MAX_SIDE, multiple_of: int = 4) -
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageDecodeError(f"The file is {len(data) / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
     notes: list[str] = []
+    orientation = 1
     try:
         with Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
-            fmt = probe.format
-        if w * h > MAX_UPLOAD_PIXELS:
+            fmt, mode = probe.format, probe.mode
+        limit = pixel_limit(mode, fmt)
+        if w * h > limit:
             raise ImageDecodeError(
-                f"The image is {w}x{h} pixels ({w * h / 1e6:.0f} MP); the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} MP."
+                f"The image is {w}x{h} pixels ({w * h / 1e6:.0f} MP); the limit is {limit / 1e6:.0f} MP"
+                + ("." if limit == MAX_UPLOAD_PIXELS else f" at its colour depth ({mode}).")
             )
         img = Image.open(io.BytesIO(data))
         if fmt == "JPEG":
             img.draft("RGB", (max_side, max_side))  # decode huge JPEGs at reduced scale
-        img.load()
+        img.load()  # the first frame only, for animations
         original_mode = img.mode
         orientation = img.getexif().get(0x0112, 1)
-        if orientation not in (None, 1):
-            img = ImageOps.exif_transpose(img)
+        if img.mode in WIDE_MODES:
+            img = _to_8bit(img, notes)
+        img = _shrink_early(img, max_side)
+        if orientation in EXIF_TRANSPOSE:
+            img = img.transpose(EXIF_TRANSPOSE[orientation])
             notes.append("turned upright from its EXIF orientation")
         img = _flatten_to_rgb(img, notes)
     except ImageDecodeError:
@@ -158,16 +210,17 @@ def decode_upload(data: bytes, max_side: int = MAX_SIDE, multiple_of: int = 4) -
         raise ImageDecodeError(f"The image is too large to open safely; the limit is {MAX_UPLOAD_PIXELS / 1e6:.0f} MP.") from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError("This file is not an image we can read (JPEG, PNG, WebP, BMP, GIF or TIFF).") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError) as exc:
         raise ImageDecodeError(f"The image is damaged or truncated and cannot be decoded ({exc}).") from exc
     original_size = (w, h)
-    if min(img.size) < 8:
-        raise ImageDecodeError(f"The image is only {img.width}x{img.height} pixels; it needs at least 8 on each side.")
+    upright = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if min(upright) < 8:
+        raise ImageDecodeError(f"The image is only {upright[0]}x{upright[1]} pixels; it needs at least 8 on each side.")
     resized = False
-    new_w, new_h = fitted_size(img.width, img.height, max_side, multiple_of)
+    new_w, new_h = fitted_size(*upright, max_side, multiple_of)
     if (new_w, new_h) != img.size:
-        if max(img.size) > max_side:
-            notes.append(f"shrunk from {img.width}x{img.height} to {new_w}x{new_h}")
+        if max(upright) > max_side:
+            notes.append(f"shrunk from {upright[0]}x{upright[1]} to {new_w}x{new_h}")
         img = img.resize((new_w, new_h), Image.LANCZOS)
         resized = True
     return DecodedImage(img, original_size, original_mode, resized, notes)

@@ -523,7 +523,7 @@ def mnist_style(image: Image.Image, box: int = 20, size: int = 28, ink_threshold
     scaled (keeping its aspect) to fit a 20x20 box with anti-aliasing, and placed in 28x28 so
     its centre of mass sits at the centre.
     """
-    gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / np.float32(255.0)  # float32: no float64 image copies
     if gray.ndim != 2 or min(gray.shape) < 2:
         raise DigitError("The image is too small to hold a digit.")
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -542,7 +542,7 @@ def mnist_style(image: Image.Image, box: int = 20, size: int = 28, ink_threshold
     scale = box / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     patch_img = Image.fromarray((crop * 255).round().astype(np.uint8), mode="L").resize((new_w, new_h), Image.LANCZOS)
-    patch = np.asarray(patch_img, dtype=np.float64)
+    patch = np.asarray(patch_img, dtype=np.float32)
     mass = patch.sum()
     if mass <= 0:
         raise DigitError("No digit found after scaling the strokes down.")
@@ -550,7 +550,7 @@ def mnist_style(image: Image.Image, box: int = 20, size: int = 28, ink_threshold
     cy, cx = (yy * patch).sum() / mass, (xx * patch).sum() / mass
     top = int(np.clip(round((size - 1) / 2 - cy), 0, size - new_h))
     left = int(np.clip(round((size - 1) / 2 - cx), 0, size - new_w))
-    out = np.zeros((size, size), dtype=np.float64)
+    out = np.zeros((size, size), dtype=np.float32)
     out[top: top + new_h, left: left + new_w] = patch
     return Image.fromarray(np.clip(out, 0, 255).round().astype(np.uint8), mode="L")
 

@@ -216,7 +216,7 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
 explorer_image(model, seed, psi_option, label)
 
 with st.expander("Save or load a latent"):
-    st.file_uploader("Upload a latent file saved from this page", type=["json"], key="lx_upload",
+    st.file_uploader("Upload a latent file saved from this page", type=["json"], key="lx_upload", max_upload_size=1,
                      on_change=receive_upload, args=(card.id, model.latent_size, count, len(names)))
     if st.session_state.get("lx_upload_error"):
         st.error(st.session_state.lx_upload_error)

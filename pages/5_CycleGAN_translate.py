@@ -13,8 +13,9 @@ from ui.common import page_model, show_image
 
 st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
-MAX_CACHED = 24  # translations kept per browser session
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
+MAX_CACHED_BYTES = 48 * 2**20  # pixels of the translations kept per browser session (the oldest go first)
+MAX_FILES = 8  # photos translated per upload
 
 
 def model_key(model) -> str:
@@ -44,9 +45,17 @@ def translate_cached(model, name: str, data: bytes, direction: str, max_side: in
     except Exception as exc:  # a model that fails on this input: say so, keep the page alive, retry on the next run
         return key, f"The translation failed ({type(exc).__name__}: {exc})."
     cache[key] = entry
-    while len(cache) > MAX_CACHED:
+    while len(cache) > 1 and sum(map(cached_bytes, cache.values())) > MAX_CACHED_BYTES:
         cache.popitem(last=False)
     return key, entry
+
+
+def cached_bytes(entry: Translation | str) -> int:
+    """What one cache entry holds in memory: its three RGB images (a failure's message counts as nothing)."""
+    if not isinstance(entry, Translation):
+        return 0
+    images = [entry.source, entry.translated] + ([entry.reconstructed] if entry.reconstructed is not None else [])
+    return sum(img.width * img.height * len(img.getbands()) for img in images)
 
 
 def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
@@ -56,7 +65,9 @@ def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
         "Photos to translate", type=UPLOAD_TYPES, accept_multiple_files=True, key="cg_uploads",
         max_upload_size=MAX_UPLOAD_BYTES // 2**20,
         help="JPEG, PNG, WebP, BMP or TIFF, any size: large photos are shrunk to the largest side chosen above.")
-    for up in uploads or []:
+    if len(uploads or []) > MAX_FILES:
+        st.warning(f"{len(uploads)} photos were uploaded; the first {MAX_FILES} are translated. Remove some to see the others.")
+    for up in (uploads or [])[:MAX_FILES]:
         inputs.append((up.name, up.getvalue()))
     if st.toggle("Take a photo with the camera", key="cg_use_camera"):
         shot = st.camera_input("Camera", key="cg_camera")

@@ -10,13 +10,13 @@ import torch
 from ganmodels import gallery
 from ganmodels import studio_support as support
 from ganmodels.data import CLASS_NAMES, DatasetError, load_labelled
-from ganmodels.images import ImageDecodeError, decode_upload, to_pil
+from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError, decode_upload, to_pil
 from ganmodels.plots import probability_bars
 from ui.common import page_model, show_image
 
 st.set_page_config(page_title="SGAN classifier · GAN Studio", layout="wide")
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"]
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
 SOURCES = {"test": "A real test image", "upload": "Upload a picture"}
 
 
@@ -67,7 +67,8 @@ def pick_test_image(card, classes: list[str]) -> tuple[torch.Tensor, str] | None
 def uploaded_digit(card) -> tuple[torch.Tensor, object] | None:
     """An uploaded picture made MNIST-like: inverted if light, cropped, fitted in 20x20, centred in 28x28."""
     upload = st.file_uploader("Picture of a single digit (dark on light or light on dark)", type=UPLOAD_TYPES,
-                              key="sg_upload", help="A photo or scan of one handwritten digit works best, cropped loosely.")
+                              key="sg_upload", max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+                              help="A photo or scan of one handwritten digit works best, cropped loosely.")
     if upload is None:
         st.info("Upload a picture of a handwritten digit, or switch to a real test image.")
         return None

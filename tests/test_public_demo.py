@@ -267,3 +267,198 @@ def test_a_symlink_inside_a_root_cannot_lead_out(tmp_path):
     with pytest.raises(LimitError):
         check_data_root(str(root / "escape"), Limits(data_roots=(str(root),)))
     check_data_root(str(root), Limits(data_roots=(str(root),)))
+
+
+# --- memory, as the server (this process, for AppTest) sees it ---------------------------------------------
+
+def _vm(key: str) -> int:
+    return int(Path("/proc/self/status").read_text().split(f"{key}:")[1].split()[0]) * 1024
+
+
+def peak_growth(action) -> int:
+    """Bytes the process's peak RSS rose above its RSS before `action` (the kernel's high-water mark is reset)."""
+    import gc
+
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _vm("VmRSS")
+    action()
+    return _vm("VmHWM") - before
+
+
+MB = 1024 * 1024
+MEMORY_BAR = 300 * MB
+
+
+# --- 4. decompression bomb in a link --------------------------------------------------------------------
+
+def test_a_latent_link_that_inflates_to_400_mb_is_refused_in_bounded_memory(tiny_checkpoints, monkeypatch):
+    import base64
+    import zlib
+
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"\0" * 400_000_000, 9)).decode()  # the review's 518 KB query
+    at = app_page("pages/1_Latent_explorer.py", 120)
+    at.query_params["model"] = "tiny-dcgan"
+    at.query_params["z"] = bomb
+    grew = peak_growth(at.run)
+    assert_clean(at)
+    assert any("The latent in this link could not be used" in w.value and "too long" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    assert grew < MEMORY_BAR, f"peak RSS grew {grew / MB:.0f} MB"
+
+
+# --- 8. a crafted link shows a traceback --------------------------------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    {"model": "tiny-cgan", "class": "\u00b2"},  # "²".isdigit() is true, int("²") raises
+    {"model": "tiny-cgan", "class": "99999999999999999999"},
+    {"model": "tiny-cgan", "class": "-1"},
+    {"model": "tiny-dcgan", "seed": "\u00b2"},
+    {"model": "tiny-dcgan", "seed": "1" * 5000},
+    {"model": "tiny-dcgan", "seed": "-5", "psi": "nan"},
+    {"model": "tiny-dcgan", "offsets": "0:1e308,\u00b2:1," + "1:1," * 5000},
+    {"model": "tiny-dcgan", "z": "%%%not base64"},
+    {"model": "tiny-dcgan", "mode": "\u00b2", "psi": "1e999"},
+    {"model": "../../etc/passwd"},
+])
+def test_crafted_explorer_links_fall_back_without_a_traceback(tiny_checkpoints, monkeypatch, query):
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
+    at = page("pages/1_Latent_explorer.py", **query)
+    assert_clean(at)
+    assert at.image, "the page drew no picture"
+
+
+@pytest.mark.parametrize("page_file", ["pages/2_InfoGAN_codes.py", "pages/3_Training_progress.py",
+                                       "pages/4_Compare_checkpoints.py", "pages/5_CycleGAN_translate.py",
+                                       "pages/6_SGAN_classifier.py", "app.py"])
+def test_crafted_links_on_other_pages(runs, page_file):
+    at = page(page_file, model="\u00b2", run="../../etc", seed="\u00b2", **{"class": "\u00b2"})
+    assert_clean(at)
+
+
+# --- 5. small uploads, huge memory; and the hostile-upload corpus through every upload widget -----------------
+
+from hostile_uploads import EXPECTED_IMAGE_OUTCOME, hostile_corpus  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hostile_files() -> dict[str, bytes]:
+    """The hostile-upload corpus (tests/hostile_uploads.py), for any test of an upload widget."""
+    return hostile_corpus()
+
+
+@pytest.fixture
+def cyclegan_only(tmp_path, tiny_checkpoints, monkeypatch) -> Path:
+    import shutil
+
+    root = tmp_path / "ckpts"
+    shutil.copytree(tiny_checkpoints / "tiny-cyclegan", root / "tiny-cyclegan")
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
+    return root
+
+
+def _mime(name: str) -> str:
+    return {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}[name.rsplit(".", 1)[1]]
+
+
+def test_the_hostile_corpus_through_the_cyclegan_uploader(cyclegan_only, hostile_files):
+    at = page("pages/5_CycleGAN_translate.py")
+    assert_clean(at)
+    names = list(hostile_files)
+    for start in range(0, len(names), 8):
+        batch = names[start : start + 8]
+        at.file_uploader(key="cg_uploads").set_value([(n, hostile_files[n], _mime(n)) for n in batch])
+        grew = peak_growth(at.run)
+        assert_clean(at)
+        assert grew < MEMORY_BAR, f"peak RSS grew {grew / MB:.0f} MB on {batch}"
+        shown_errors = {e.value.split(":", 1)[0]: e.value for e in at.error}
+        for name in batch:
+            if name in EXPECTED_IMAGE_OUTCOME:
+                assert EXPECTED_IMAGE_OUTCOME[name] in shown_errors.get(name, ""), (name, shown_errors.get(name))
+            else:
+                assert name not in shown_errors, shown_errors[name]
+        translated = [i for i in at.image for c in i.captions if c.startswith("Translated")]
+        assert len(translated) == len([n for n in batch if n not in EXPECTED_IMAGE_OUTCOME])
+
+
+def test_more_files_than_allowed_in_one_upload_are_not_all_translated(cyclegan_only):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "green").save(buf, "PNG")
+    at = page("pages/5_CycleGAN_translate.py")
+    at.file_uploader(key="cg_uploads").set_value([(f"p{i}.png", buf.getvalue(), "image/png") for i in range(30)]).run()
+    assert_clean(at)
+    assert any("the first 8 are translated" in w.value for w in at.warning)
+    assert len([i for i in at.image for c in i.captions if c.startswith("Translated")]) == 8
+
+
+def test_the_per_session_translation_cache_is_bounded_by_bytes(cyclegan_only, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    at = page("pages/5_CycleGAN_translate.py")
+    at.select_slider(key="cg_max_side").set_value(1024).run()
+    for i in range(6):
+        buf = io.BytesIO()
+        Image.new("RGB", (1024, 1024), (i * 40, 0, 0)).save(buf, "PNG")
+        at.file_uploader(key="cg_uploads").set_value((f"big{i}.png", buf.getvalue(), "image/png")).run()
+        assert_clean(at)
+    cache = at.session_state["cg_cache"]
+    held = sum(img.width * img.height * 3 for t in cache.values() for img in (t.source, t.translated, t.reconstructed) if img)
+    assert held <= 48 * MB and len(cache) < 6
+
+
+# --- 10. a very wide photo -------------------------------------------------------------------------------
+
+def test_a_6000x40_panorama_translates(cyclegan_only, hostile_files):
+    at = page("pages/5_CycleGAN_translate.py")
+    at.file_uploader(key="cg_uploads").set_value(("pano.jpg", hostile_files["panorama-6000x40.jpg"], "image/jpeg")).run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert [c for i in at.image for c in i.captions if c.startswith("Translated")]
+    (entry,) = at.session_state["cg_cache"].values()
+    assert entry.translated.size == entry.source.size and entry.source.width > 100 * entry.source.height
+
+
+def test_the_hostile_corpus_through_the_sgan_uploader(tiny_checkpoints, monkeypatch, hostile_files):
+    import shutil
+
+    root = Path(str(tiny_checkpoints) + "-sgan-only")
+    if not root.exists():
+        shutil.copytree(tiny_checkpoints / "tiny-sgan", root / "tiny-sgan")
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
+    at = page("pages/6_SGAN_classifier.py")
+    at.radio(key="sg_source").set_value("upload").run()
+    for name, data in hostile_files.items():
+        at.file_uploader(key="sg_upload").set_value((name, data, _mime(name)))
+        grew = peak_growth(at.run)
+        assert_clean(at)
+        assert grew < MEMORY_BAR, f"peak RSS grew {grew / MB:.0f} MB on {name}"
+        if name in EXPECTED_IMAGE_OUTCOME:
+            assert any(EXPECTED_IMAGE_OUTCOME[name] in e.value for e in at.error), (name, [e.value for e in at.error])
+        else:  # a picture: classified, or told plainly that it holds no digit
+            assert at.metric or any("No digit found" in e.value for e in at.error), (name, [e.value for e in at.error])
+
+
+def test_the_hostile_corpus_and_bad_latent_files_through_the_latent_uploader(tiny_checkpoints, monkeypatch, hostile_files):
+    import json as _json
+
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
+    at = page("pages/1_Latent_explorer.py", model="tiny-dcgan")
+    latent_files = {
+        "huge-list.json": _json.dumps({"format": "ganstudio-latent", "latent": [0.0] * 400_000}).encode(),
+        "nested.json": b"[" * 100_000 + b"]" * 100_000,
+        "nan.json": b'{"format": "ganstudio-latent", "latent": [NaN]}',
+        "wrong-type.json": b'{"format": "ganstudio-latent", "latent": "zero"}',
+        "latin1.json": "{\"format\": \"\xe9\"}".encode("latin-1"),
+        **{f"{n}.json": d for n, d in hostile_files.items()},
+    }
+    for name, data in latent_files.items():
+        at.file_uploader(key="lx_upload").set_value((name, data, "application/json")).run()
+        assert_clean(at)
+        assert any(e.value.startswith(f"{name}: ") for e in at.error) or not data, (name, [e.value for e in at.error])
