@@ -18,7 +18,7 @@ from PIL import Image
 from .cards import CardError, ModelCard, read_card
 from .checkpoint import LoadedModel
 from .explore import offsets_from_query, offsets_to_query
-from .images import grid
+from .images import gif_bytes, grid, to_pil, upscale
 from .latent import infogan_latent, sample_latents
 
 # --- metrics with labels a non-programmer can read ------------------------------------------
@@ -223,6 +223,34 @@ def sample_grid(model: LoadedModel, seed: int = 0, n: int = 25, psi: float | Non
     """n samples from a seed as one picture (conditional models cycle through their classes)."""
     images = model.generate(model.latents(seed, n, psi), sample_labels(model.card, n))
     return grid(images, nrow or grid_columns(n))
+
+
+def numbered_grid(images: torch.Tensor, nrow: int, min_side: int = 360, padding: int = 2) -> Image.Image:
+    """A sample grid enlarged to at least `min_side` px with each tile's number (1, 2, ... left to right, top to
+    bottom) in its corner, so "pick samples by number" can be followed from the picture alone."""
+    from PIL import ImageDraw, ImageFont
+
+    sheet = grid(images, nrow, padding=padding)
+    factor = max(1, -(-min_side // min(sheet.size)))
+    big = upscale(sheet, min_side).convert("RGB")
+    h, w = images.shape[-2:]
+    draw = ImageDraw.Draw(big)
+    font = ImageFont.load_default(size=max(11, min(h, w) * factor // 4))
+    for i in range(len(images)):
+        row, col = divmod(i, nrow)
+        x, y = (padding + col * (w + padding)) * factor + 2, (padding + row * (h + padding)) * factor + 1
+        left, top, right, bottom = draw.textbbox((x, y), str(i + 1), font=font)
+        draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=(0, 0, 0))
+        draw.text((x, y), str(i + 1), fill=(255, 220, 0), font=font)
+    return big
+
+
+SLIDE_GIF_SIDE = 480  # px: big enough to fill a slide without visible blur from the projector's own scaling
+
+
+def walk_gif(images: torch.Tensor, side: int = SLIDE_GIF_SIDE, duration_ms: int = 120) -> bytes:
+    """An interpolation walk as a looping GIF whose frames are at least `side` px, enlarged crisply."""
+    return gif_bytes([upscale(to_pil(img), side) for img in images], duration_ms=duration_ms)
 
 
 # --- latent explorer state in the URL ------------------------------------------------------------

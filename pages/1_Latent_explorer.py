@@ -5,13 +5,14 @@ import streamlit as st
 import torch
 
 from ganmodels import explore, gallery
-from ganmodels.images import gif_bytes, grid, to_pil, upscale
+from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
-from ui.common import page_model, show_image
+from ui.common import page_model, scroll_to_top, show_image
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
 
 MODE_NAMES = {"principal": "Principal directions (biggest changes first)", "raw": "Raw latent dimensions"}
+WALK_NAMES = {"slerp": "Along the sphere (slerp)", "lerp": "Straight line (lerp)"}
 OFFSET_RANGE = 3.0
 
 
@@ -142,8 +143,8 @@ with controls[0]:
 with controls[1]:
     psi_option = st.select_slider(
         "Truncation", options=gallery.PSI_OPTIONS, key="lx_psi", on_change=clear_custom,
-        format_func=lambda o: "off" if o == "off" else f"ψ = {o:g}",
-        help="Redraws unusually large random numbers. Smaller ψ gives cleaner but less varied pictures; off uses them all.",
+        format_func=lambda o: "off" if o == "off" else f"ψ (psi) {o:g}",
+        help="Redraws unusually large random numbers. ψ (the Greek letter psi) is the limit: smaller ψ gives cleaner but less varied pictures; off uses them all.",
     )
 psi = gallery.psi_value(psi_option)
 label = None
@@ -225,12 +226,14 @@ with st.expander("Save or load a latent"):
 @st.fragment
 def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     card = model.card
+    if st.session_state.pop("lx_scroll_up", False):  # "Explore the result" changed the picture at the top
+        scroll_to_top()
     st.subheader("Many samples from this seed")
     n = st.slider("Number of samples", 4, 36, 16, key="lx_n")
     latents = model.latents(seed, n, psi)
     images = model.generate(latents, labels_for(n))
     nrow = gallery.grid_columns(n)
-    show_image(grid(images, nrow), f"Samples 1 to {n}, numbered left to right, top to bottom",
+    show_image(gallery.numbered_grid(images, nrow, min_side=360), f"Samples 1 to {n}, numbered left to right, top to bottom",
                f"{card.id}_seed{seed}_grid{n}.png", key="lx_dl_grid", min_side=360)
 
     st.subheader("Latent arithmetic: A − B + C")
@@ -259,7 +262,9 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     show_image(grid(shown, 4), "A, B, C (each averaged) and the result A − B + C", f"{card.id}_arithmetic.png",
                key="lx_dl_arith", min_side=200)
     if st.button("Explore the result with the sliders", key="lx_use_result", on_click=use_latent,
-                 args=(card.id, result, "A − B + C", count)):
+                 args=(card.id, result, "A − B + C", count), icon=":material/arrow_upward:",
+                 help="Makes the result the picture at the top of the page and scrolls up to it."):
+        st.session_state.lx_scroll_up = True
         st.rerun()  # the callback stored the latent; the picture above lives in another fragment
 
 
@@ -270,22 +275,25 @@ sample_grid_and_arithmetic(model, seed, psi, label)
 def interpolation(model, seed: int, psi, label) -> None:
     card = model.card
     st.subheader("Walk from one seed to another")
-    st.caption("Straight lines (lerp) pass through the thin middle of the space; slerp follows the sphere where random "
-               "latents actually live, so its middle frames usually look more natural.")
-    st.session_state.setdefault("lx_from", seed)
-    st.session_state.setdefault("lx_to", seed + 1)
+    st.caption("The walk starts from the seed of the picture at the top. A straight line (lerp, linear interpolation) "
+               "cuts through the thin middle of the space; along the sphere (slerp, spherical interpolation) stays where "
+               "random latents actually live, so its middle frames usually look more natural.")
+    if st.session_state.get("lx_walk_from") != seed:  # a new picture on screen: the walk starts from it
+        st.session_state.lx_walk_from = seed
+        st.session_state.lx_from = seed
+        st.session_state.lx_to = seed + 1 if seed < gallery.MAX_SEED else seed - 1
     cols = st.columns(4)
     start = int(cols[0].number_input("From seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_from"))
     end = int(cols[1].number_input("To seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_to"))
     steps = cols[2].slider("Steps", 3, 16, 8, key="lx_steps")
-    method = cols[3].radio("Path", ("slerp", "lerp"), horizontal=True, key="lx_method")
+    method = cols[3].radio("Path", ("slerp", "lerp"), horizontal=True, key="lx_method", format_func=WALK_NAMES.get)
     path = interpolate(model.latents(start, 1, psi), model.latents(end, 1, psi), steps, method)
     images = model.generate(path, labels_for(steps))
     show_image(grid(images, steps), f"Seed {start} → seed {end}, {steps} steps ({method})",
                f"{card.id}_seed{start}_to_{end}.png", key="lx_dl_strip", min_side=96)
-    frames = [upscale(to_pil(img), 192) for img in images]
-    animation = gif_bytes(frames, duration_ms=120)
-    st.image(animation, caption="The same walk as an animation", width=min(320, frames[0].width))
+    animation = gallery.walk_gif(images)
+    # at its own width: Streamlit shrinks a wider image by re-encoding it, which keeps only a GIF's first frame
+    st.image(animation, caption="The same walk as an animation", width="content")
     st.download_button("Download GIF", animation, file_name=f"{card.id}_seed{start}_to_{end}.gif", mime="image/gif",
                        key="lx_dl_gif")
 

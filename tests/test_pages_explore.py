@@ -204,7 +204,7 @@ def test_explorer_renders_and_seed_changes_image(any_root, monkeypatch):
     assert_clean(at)
     assert main_image(at) != before
     assert at.query_params["seed"] == "5"
-    for caption in ("Samples 1 to 16", "A, B, C", "Seed 0 → seed 1", "The same walk"):
+    for caption in ("Samples 1 to 16", "A, B, C", "Seed 5 → seed 6", "The same walk"):  # the walk follows the seed
         image_url(at, caption)
 
 
@@ -571,3 +571,42 @@ def test_home_cards_say_it_plainly_first(any_root, monkeypatch):
     for card in readable_cards(any_root):
         if "fid_to_floor" in card.metrics:  # the ratio is explained where it is shown
             assert any("times as far from real images as two sets of real images" in m.value for m in at.markdown)
+
+
+
+def test_explorer_opens_on_the_model_closest_to_real_data(tiny_checkpoints, tmp_path, monkeypatch):
+    """Issue 49 #9: without ?model= the explorer starts with the best-measured model, not the first by name."""
+    for name, ratio in (("tiny-acgan", 124.0), ("tiny-dcgan", 2.9), ("tiny-mlp", None)):
+        shutil.copytree(tiny_checkpoints / name, tmp_path / name)
+        card = json.loads((tmp_path / name / "card.json").read_text())
+        card["metrics"] = {"fid_to_floor": ratio} if ratio else {}
+        (tmp_path / name / "card.json").write_text(json.dumps(card))
+    at = run_page(EXPLORER, tmp_path, monkeypatch)
+    assert_clean(at)
+    assert at.selectbox(key="model").value == "tiny-dcgan" and at.query_params["model"] == "tiny-dcgan"
+
+
+def test_explorer_grid_is_numbered_and_the_walk_gif_fits_a_slide():
+    """Issue 49 #8/#9: the arithmetic's sample numbers are printed on the grid; the walk's GIF is slide-sized and
+    animated."""
+    import io
+
+    from PIL import Image
+
+    from ganmodels import gallery
+    from ganmodels.images import grid, upscale
+
+    torch.manual_seed(0)
+    images = torch.zeros(16, 1, 28, 28) - 1  # black tiles: any yellow pixel is a number
+    numbered = gallery.numbered_grid(images, 4, min_side=360)
+    plain = upscale(grid(images, 4), 360).convert("RGB")
+    assert numbered.size == plain.size and min(numbered.size) >= 360
+    pixels = numbered.load()
+    tile = (28 + 2) * (numbered.width // 122)
+    for index in range(16):
+        row, col = divmod(index, 4)
+        x0, y0 = col * tile, row * tile
+        corner = [pixels[x, y] for x in range(x0, x0 + tile // 2) for y in range(y0, y0 + tile // 3)]
+        assert any(p[0] > 200 and p[1] > 150 and p[2] < 80 for p in corner), f"tile {index + 1} has no number"
+    gif = Image.open(io.BytesIO(gallery.walk_gif(torch.rand(8, 1, 28, 28) * 2 - 1)))
+    assert min(gif.size) >= gallery.SLIDE_GIF_SIDE and gif.n_frames > 1 and gif.info.get("loop") == 0

@@ -57,7 +57,8 @@ def model_catalogue(root: str) -> list[dict]:
         if path.is_dir():
             try:
                 card = read_card(path)
-                entry.update(id=card.id, family=card.family, title=card.title or card.id)
+                entry.update(id=card.id, family=card.family, title=card.title or card.id,
+                             distance=(card.metrics or {}).get("fid_to_floor"))
             except CardError as exc:
                 entry["error"] = str(exc)
         else:
@@ -66,18 +67,27 @@ def model_catalogue(root: str) -> list[dict]:
     return out
 
 
+def best_model(catalogue: list[dict]) -> str:
+    """The id a page opens with: the measured model closest to real data (the best first impression), else the first."""
+    def distance(entry: dict) -> float:
+        value = entry.get("distance")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else float("inf")
+
+    return min(catalogue, key=distance)["id"]
+
+
 def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...] = (), key: str = "model") -> LoadedModel | None:
     """Sidebar model picker; remembers the choice in session state and the URL (?model=)."""
     catalogue = [m for m in model_catalogue(str(checkpoint_root()))
                  if (families is None or m["family"] in families or m["family"] == "?") and m["family"] not in exclude]
     sidebar_header()
     if not catalogue:
-        st.warning(f"No suitable checkpoints in {checkpoint_root()}. Train one (see the README) or drop a file there.")
+        st.warning("No suitable checkpoints here. Train one (see the README) or drop a file into checkpoints/.")
         return None
     ids = [m["id"] for m in catalogue]
     wanted = st.query_params.get(key)
     if key not in st.session_state or st.session_state[key] not in ids:
-        st.session_state[key] = wanted if wanted in ids else ids[0]
+        st.session_state[key] = wanted if wanted in ids else best_model(catalogue)
     choice = st.sidebar.selectbox("Model", ids, key=key, format_func=lambda i: next(m["title"] for m in catalogue if m["id"] == i))
     st.query_params[key] = choice
     entry = next(m for m in catalogue if m["id"] == choice)
@@ -136,3 +146,13 @@ def show_image(image, caption: str, filename: str, key: str, min_side: int = 256
                            file_name=f"{stem}_{image.width}x{image.height}.{ext}", mime="image/png", key=f"{key}_native",
                            type="tertiary", on_click="ignore",
                            help="The picture exactly as the model drew it, one file pixel per model pixel.")
+
+
+
+def scroll_to_top() -> None:
+    """Scroll the browser back to the page title, after a control far down the page changed the picture at the top.
+    Streamlit has no call for it: a zero-height component runs one line of script in the page."""
+    import streamlit.components.v1 as components
+
+    components.html("<script>const t = window.parent.document.querySelector('[data-testid=\"stMain\"] h1');"
+                    "if (t) t.scrollIntoView({behavior: 'smooth', block: 'start'});</script>", height=0)
