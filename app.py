@@ -11,7 +11,8 @@ from ganmodels import gallery
 from ganmodels.device import describe_device
 from ganmodels.images import png_bytes, upscale
 from ganmodels.registry import FAMILIES
-from ui.common import checkpoint_root, device, get_model, model_catalogue, page_files, page_title, sidebar_header
+from ui.common import (checkpoint_root, device, get_model, model_catalogue, page_files, page_title, sidebar_header,
+                       without_root)
 
 st.set_page_config(page_title="GAN Studio", layout="wide")
 
@@ -159,4 +160,8 @@ for start in range(0, len(catalogue), TILES_PER_ROW):
     cols = st.columns(TILES_PER_ROW)
     for col, entry in zip(cols, catalogue[start : start + TILES_PER_ROW]):
         with col.container(border=True):
-            tile(entry)
+            try:
+                tile(entry)
+            except Exception as exc:  # noqa: BLE001 - a value no check foresaw: this tile says so, the next ones draw
+                st.error(f"This model cannot be shown: its card holds a value of an unexpected kind "
+                         f"({type(exc).__name__}: {without_root(exc)}).")

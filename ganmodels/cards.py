@@ -83,6 +83,9 @@ class ModelCard:
         arch = data["arch"]
         if not isinstance(arch, dict) or "image_size" not in arch or "channels" not in arch:
             raise CardError(f"{source}: 'arch' must give at least image_size and channels")
+        problem = card_type_problem(data)
+        if problem:
+            raise CardError(f"{source}: {problem}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -95,6 +98,50 @@ class ModelCard:
         return path
 
 
+# The type of every field a card may hold, and of the entries that pages read from `training` and `dataset`: a card
+# is untrusted input (anyone can drop a folder into checkpoints/), and a wrong type must become a message, not an
+# exception in the middle of the home page.
+FIELD_TYPES = {"id": str, "family": str, "arch": dict, "dataset": dict, "title": str, "description": str,
+               "training": dict, "metrics": dict, "snapshots": list, "samples": dict, "weights": str, "precision": str,
+               "created": str, "assumptions": list, "format_version": int}
+NUMBER = (int, float)
+TRAINING_TYPES = {"steps_done": int, "total_steps": int, "seconds": NUMBER, "status": str, "device": str,
+                  "hparams": dict, "companions": list, "weights_average": dict, "resumed_by": list, "command": str}
+DATASET_TYPES = {"name": str, "root": str, "classes": list, "num_images": int}
+MAX_CARD_BYTES = 4 * 1024 * 1024
+MAX_IMAGE_SIDE = 4096
+
+
+def _type_name(kind) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {int: "a whole number", float: "a number", str: "text", dict: "an object", list: "a list"}
+    return " or ".join(names[k] for k in kinds)
+
+
+def _wrong(value, kind) -> bool:
+    return isinstance(value, bool) or not isinstance(value, kind) if kind in (int, NUMBER) else not isinstance(value, kind)
+
+
+def card_type_problem(data: dict) -> str | None:
+    """What is wrongly typed in a card's JSON (the first thing found), or None."""
+    for key, kind in FIELD_TYPES.items():
+        if key in data and _wrong(data[key], kind):
+            return f"'{key}' must be {_type_name(kind)}, not {type(data[key]).__name__}"
+    for section, types in (("training", TRAINING_TYPES), ("dataset", DATASET_TYPES)):
+        for key, kind in types.items():
+            value = data.get(section, {}).get(key)
+            if value is not None and _wrong(value, kind):
+                return f"'{section}.{key}' must be {_type_name(kind)}, not {type(value).__name__}"
+    for key in ("image_size", "channels"):
+        value = data["arch"][key]
+        if _wrong(value, int) or not 1 <= value <= (MAX_IMAGE_SIDE if key == "image_size" else 4):
+            return f"'arch.{key}' must be a whole number from 1 to {MAX_IMAGE_SIDE if key == 'image_size' else 4}, not {value!r}"
+    for snap in data.get("snapshots", []):
+        if not isinstance(snap, dict) or _wrong(snap.get("step"), int) or not isinstance(snap.get("metrics", {}), dict):
+            return "each entry of 'snapshots' must be an object with a whole-number 'step' (and 'metrics' an object)"
+    return None
+
+
 def read_card(path: str | os.PathLike) -> ModelCard:
     path = Path(path)
     if path.is_dir():
@@ -102,7 +149,9 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     if not path.is_file():
         raise CardError(f"no model card at {path}")
     try:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"{path}: the card is larger than {MAX_CARD_BYTES // 2**20} MB")
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CardError(f"{path}: not valid JSON ({exc})") from exc
     return ModelCard.from_dict(data, source=str(path))

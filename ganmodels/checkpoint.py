@@ -15,7 +15,7 @@ from torch import nn
 from .cards import CARD_NAME, CardError, ModelCard, read_card
 from .device import pick_device
 from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator, truncated_normal
-from .registry import UnknownFamilyError, get_family
+from .registry import FAMILIES, UnknownFamilyError, get_family
 
 FOREIGN_SUFFIXES = (".pth", ".pt")
 
@@ -260,6 +260,22 @@ def _find_weights(folder: Path, card: ModelCard) -> Path:
     return path
 
 
+def _refuse_oversized(card: ModelCard, folder: Path) -> None:
+    """A card whose architecture would allocate more than limits.MAX_WEIGHTS weights (ngf=100000 is 3.9 GB) is
+    refused from its weight count on the meta device, before its weights file is read or any net is built."""
+    from .limits import MAX_WEIGHTS, weight_count
+
+    if card.family not in FAMILIES:
+        return  # get_family below says the family is unknown
+    try:
+        count = weight_count(card.family, card.arch, discriminator=bool(card.training.get("companions")))
+    except Exception:  # noqa: BLE001 - an arch that cannot be built is reported by build_generator below, as before
+        return
+    if count > MAX_WEIGHTS:
+        raise CheckpointError(f"{folder.name}: the card's architecture has {count:,} weights; this server loads at most "
+                              f"{MAX_WEIGHTS:,}.")
+
+
 def load_model(path: str | os.PathLike, device: torch.device | str | None = None, weights: str | None = None,
                companions: bool = True) -> LoadedModel:
     """Load a checkpoint folder (card + weights), a card file, or a foreign .pth/.safetensors file.
@@ -275,10 +291,12 @@ def load_model(path: str | os.PathLike, device: torch.device | str | None = None
     folder = path if path.is_dir() else path.parent
     if path.is_dir() or path.name == CARD_NAME:
         card = read_card(folder)
+        _refuse_oversized(card, folder)
         weight_path = folder / weights if weights else _find_weights(folder, card)
         state = read_weights(weight_path)
     elif (folder / CARD_NAME).is_file() and read_card(folder).weights == path.name:
         card, weight_path = read_card(folder), path
+        _refuse_oversized(card, folder)
         state = read_weights(path)
     else:
         weight_path = path

@@ -462,3 +462,55 @@ def test_the_hostile_corpus_and_bad_latent_files_through_the_latent_uploader(tin
         at.file_uploader(key="lx_upload").set_value((name, data, "application/json")).run()
         assert_clean(at)
         assert any(e.value.startswith(f"{name}: ") for e in at.error) or not data, (name, [e.value for e in at.error])
+
+
+# --- 9. a wrongly typed card stops the home page -----------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, words", [
+    ("snapshots", 5, "'snapshots' must be a list"),
+    ("metrics", [1, 2], "'metrics' must be an object"),
+    ("training", {"steps_done": "many"}, "'training.steps_done' must be a whole number"),
+    ("arch", {"image_size": "big", "channels": 1}, "'arch.image_size' must be a whole number"),
+    ("title", {"x": 1}, "'title' must be text"),
+])
+def test_a_wrongly_typed_card_becomes_a_tile_that_says_what_is_wrong(tmp_path, tiny_checkpoints, monkeypatch,
+                                                                    field, value, words):
+    import shutil
+
+    root = tmp_path / "ckpts"
+    for name in ("tiny-dcgan", "tiny-mlp"):
+        shutil.copytree(tiny_checkpoints / name, root / name)
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", root / "a-broken")
+    card = json.loads((root / "a-broken" / "card.json").read_text())
+    card[field] = value if field != "training" else {**card["training"], **value}
+    (root / "a-broken" / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
+    at = page("app.py")
+    assert_clean(at)
+    assert any(words in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(str(root) in e.value for e in at.error), "the message shows a server path"
+    assert len([s for s in at.subheader]) >= 3, "the tiles after the broken one are drawn"
+
+
+def test_an_oversized_architecture_is_refused_once_not_rebuilt_on_every_visit(tmp_path, tiny_checkpoints, monkeypatch):
+    import shutil
+
+    from ganmodels import checkpoint
+
+    root = tmp_path / "ckpts"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", root / "huge")
+    card = json.loads((root / "huge" / "card.json").read_text())
+    card["arch"]["ngf"] = 100_000  # 3.9 GB of weights if built
+    (root / "huge" / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(root))
+    calls = []
+    real = checkpoint.load_model
+    monkeypatch.setattr("ui.common.load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
+    for _ in range(3):
+        grew = []
+        at = app_page("app.py", 120)
+        grew.append(peak_growth(at.run))
+        assert_clean(at)
+        assert any("weights; this server loads at most" in e.value for e in at.error), [e.value for e in at.error]
+        assert grew[0] < MEMORY_BAR
+    assert len(calls) <= 1, f"the failed load was attempted {len(calls)} times"

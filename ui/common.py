@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -35,17 +36,42 @@ def _load(path: str, weights: str | None, mtime: float) -> LoadedModel:
     return load_model(path, device(), weights)
 
 
+# Loads that failed, by (path, snapshot, modification time): a broken checkpoint is not rebuilt on every visit (a card
+# asking for a huge net would allocate it each time), and a replaced file is tried again. Shared by all sessions.
+_FAILED_LOADS: dict[tuple, str] = {}
+_FAILED_LOCK = threading.Lock()
+MAX_FAILED_LOADS = 256
+
+
 def get_model(path: str | Path, weights: str | None = None) -> LoadedModel | None:
     """The cached model, or None after showing the user why it could not load."""
     path = Path(path)
     try:
         stamp = (path / "card.json").stat().st_mtime if path.is_dir() else path.stat().st_mtime
-        return _load(str(path), weights, stamp)
-    except (CheckpointError, CardError, OSError) as exc:
-        st.error(f"This checkpoint could not be loaded: {exc}")
-    except Exception as exc:  # a corrupt file can surface as anything; never show a traceback
-        st.error(f"This checkpoint could not be loaded ({type(exc).__name__}: {exc}).")
+    except OSError:
+        st.error("This checkpoint could not be loaded: its files cannot be read.")
+        return None
+    key = (str(path), weights, stamp)
+    with _FAILED_LOCK:
+        known = _FAILED_LOADS.get(key)
+    if known is None:
+        try:
+            return _load(str(path), weights, stamp)
+        except (CheckpointError, CardError, OSError) as exc:
+            known = f"This checkpoint could not be loaded: {without_root(exc)}"
+        except Exception as exc:  # a corrupt file can surface as anything; never show a traceback
+            known = f"This checkpoint could not be loaded ({type(exc).__name__}: {without_root(exc)})."
+        with _FAILED_LOCK:
+            while len(_FAILED_LOADS) >= MAX_FAILED_LOADS:
+                _FAILED_LOADS.pop(next(iter(_FAILED_LOADS)))
+            _FAILED_LOADS[key] = known
+    st.error(known)
     return None
+
+
+def without_root(exc: Exception) -> str:
+    """An error's text with the server's checkpoint folder shortened to 'checkpoints' (no server paths shown)."""
+    return str(exc).replace(str(checkpoint_root().resolve()), "checkpoints").replace(str(checkpoint_root()), "checkpoints")
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -59,8 +85,8 @@ def model_catalogue(root: str) -> list[dict]:
                 card = read_card(path)
                 entry.update(id=card.id, family=card.family, title=card.title or card.id,
                              distance=(card.metrics or {}).get("fid_to_floor"))
-            except CardError as exc:
-                entry["error"] = str(exc)
+            except (CardError, OSError) as exc:
+                entry["error"] = without_root(exc)
         else:
             entry["title"] = f"{path.name} (dropped-in file)"
         out.append(entry)
