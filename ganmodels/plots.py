@@ -43,6 +43,8 @@ def probability_bars(probabilities: dict[str, list[float]], classes: list[str]) 
     fig = go.Figure()
     for name, probs in probabilities.items():
         fig.add_trace(go.Bar(x=classes, y=probs, name=name))
-    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1], title="probability"), xaxis_title="class",
+    # categorical: digit names are numbers to plotly, which would then label only every other one
+    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1], title="probability"),
+                      xaxis=dict(title="class", type="category", tickmode="linear"),
                       height=340, margin=dict(l=10, r=10, t=30, b=10))
     return fig

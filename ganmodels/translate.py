@@ -63,8 +63,9 @@ def translate_upload(model: LoadedModel, data: bytes, direction: str, name: str,
     return translate_pil(model, decoded.image, direction, name, decoded.notes, blend)
 
 
-def results_zip(results: list[Translation]) -> bytes:
-    """All translations (and reconstructions) as PNGs in one zip, named after the uploads."""
+def results_zip(results: list[Translation], there: str = "translated", back: str = "reconstructed") -> bytes:
+    """All translations (and reconstructions) as PNGs in one zip, named after the uploads and suffixed with `there`
+    and `back` (the page passes the direction, e.g. 'horse-to-zebra' and 'back-to-horse')."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         used: set[str] = set()
@@ -75,7 +76,7 @@ def results_zip(results: list[Translation]) -> bytes:
                 n += 1
                 stem = f"{base}-{n}"
             used.add(stem)
-            zf.writestr(f"{stem}-translated.png", png_bytes(r.translated))
+            zf.writestr(f"{stem}-{there}.png", png_bytes(r.translated))
             if r.reconstructed is not None:
-                zf.writestr(f"{stem}-reconstructed.png", png_bytes(r.reconstructed))
+                zf.writestr(f"{stem}-{back}.png", png_bytes(r.reconstructed))
     return buf.getvalue()

@@ -58,6 +58,11 @@ def cached_bytes(entry: Translation | str) -> int:
     return sum(img.width * img.height * len(img.getbands()) for img in images)
 
 
+def file_slug(text: str) -> str:
+    """'horse-to-zebra' from domain names, safe in a file name whatever a card calls its domains."""
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split()) or "translated"
+
+
 def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
     """Uploaded files, a camera photo and chosen examples, as (name, bytes)."""
     inputs: list[tuple[str, bytes]] = []
@@ -129,6 +134,9 @@ if not inputs:
 
 label = support.direction_label(card, direction)
 back = support.direction_label(card, "b2a" if direction == "a2b" else "a2b")
+source_name, target_name = label.split(" → ")
+there_slug = file_slug(f"{source_name}-to-{target_name}")  # file names say which way was translated
+back_slug = file_slug(f"back-to-{source_name}")
 results: list[Translation] = []
 keys: list[str] = []
 for index, (name, data) in enumerate(inputs):
@@ -146,19 +154,19 @@ for index, (name, data) in enumerate(inputs):
     with left:
         st.image(entry.source, caption=f"Input ({entry.source.width}x{entry.source.height})", width="stretch")
     with middle:
-        show_image(entry.translated, f"Translated: {label}", f"{stem}-translated.png", key=f"cg_dl_t_{index}_{key[:12]}", min_side=0)
+        show_image(entry.translated, f"Translated: {label}", f"{stem}-{there_slug}.png", key=f"cg_dl_t_{index}_{key[:12]}", min_side=0)
     with right:
         if entry.reconstructed is not None:
-            show_image(entry.reconstructed, f"Back again: {back}", f"{stem}-reconstructed.png",
+            show_image(entry.reconstructed, f"Back again: {back}", f"{stem}-{back_slug}.png",
                        key=f"cg_dl_r_{index}_{key[:12]}", min_side=0)
         else:
             st.caption("No way back: this checkpoint has only one direction.")
 
 if results:
     zips: dict = st.session_state.setdefault("cg_zip", {})
-    zip_key = tuple(keys) + tuple(r.name for r in results)
+    zip_key = tuple(keys) + tuple(r.name for r in results) + (there_slug,)
     if zip_key not in zips:
         zips.clear()
-        zips[zip_key] = results_zip(results)
-    st.download_button(f"Download all {len(results)} result(s) as a zip", zips[zip_key], file_name="cyclegan-translations.zip",
+        zips[zip_key] = results_zip(results, there_slug, back_slug)
+    st.download_button(f"Download all {len(results)} result(s) as a zip", zips[zip_key], file_name=f"cyclegan-{there_slug}.zip",
                        mime="application/zip", key="cg_zip_download", on_click="ignore")

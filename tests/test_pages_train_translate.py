@@ -622,3 +622,29 @@ def test_snapshot_measurements_each_get_a_readable_panel(runs_dir):
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] != spec["data"][1]["yaxis"]
     assert spec["layout"]["yaxis"]["type"] == "log" and spec["layout"]["yaxis2"]["type"] == "linear"
     assert not any("samples" in t or "eval" in t for t in titles)
+
+
+def test_sgan_chart_names_every_digit(sgan_root, monkeypatch):
+    """Issue 49 #10: digit names are numbers to plotly, which then labelled only the even ones."""
+    use_checkpoints("tiny", "sgan", sgan_root, monkeypatch)
+    at = page(SGAN)
+    assert_clean(at)
+    (spec,) = [s for s in chart_specs(at) if s["layout"].get("barmode") == "group"]
+    assert spec["layout"]["xaxis"]["type"] == "category"
+    assert spec["data"][0]["x"] == [str(i) for i in range(10)]
+
+
+def test_cyclegan_zip_names_say_the_direction(cyclegan_root, monkeypatch):
+    """Issue 49 #10: the zip's files say which way each photo went."""
+    import zipfile
+
+    at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
+    at.radio(key="cg_direction").set_value("b2a").run()
+    at.file_uploader(key="cg_uploads").set_value(("stripes.png", image_bytes(Image.new("RGB", (40, 40), "white")),
+                                                 "image/png")).run()
+    assert_clean(at)
+    results = [v for v in at.session_state["cg_cache"].values() if not isinstance(v, str)]
+    names = zipfile.ZipFile(io.BytesIO(translate_module.results_zip(results, "zebra-to-horse", "back-to-zebra"))).namelist()
+    assert names == ["stripes-zebra-to-horse.png", "stripes-back-to-zebra.png"]
+    (archive,) = [z for z in at.session_state["cg_zip"].values()]
+    assert zipfile.ZipFile(io.BytesIO(archive)).namelist() == names  # what the page's button serves
