@@ -7,7 +7,8 @@ import torch
 from ganmodels import explore, gallery
 from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
-from ui.common import page_model, scroll_to_top, show_image
+from ui import live_explorer
+from ui.common import model_stamp, page_model, scroll_to_top, show_image
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
 
@@ -20,15 +21,6 @@ OFFSET_RANGE = 3.0
 def principal(path: str, stamp: float, label: int | None, count: int, _model) -> tuple[torch.Tensor, torch.Tensor]:
     """Computed once per model (and class, for conditional models); keyed by the model's path."""
     return explore.principal_directions(_model, k=count, labels=None if label is None else [label])
-
-
-def model_stamp(model) -> float:
-    """Modification time of the model's card or file, so a replaced checkpoint gets fresh directions."""
-    target = model.path / "card.json" if model.path.is_dir() else model.path
-    try:
-        return target.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def slider_keys(mode: str, count: int) -> list[str]:
@@ -135,23 +127,31 @@ if fresh_visit or st.session_state.get("lx_model") != card.id:
 if st.session_state.get("lx_notice"):
     st.warning(st.session_state.pop("lx_notice"))
 
-controls = st.columns([2, 3, 3] if conditional else [2, 3])
+drawing = live_explorer.drawing_path(model, model_stamp(model), "lx")
+live_explorer.say_drawing_path(drawing)
+
+controls = st.columns([2, 3, 3] if conditional and not drawing.browser else [2, 3])
 with controls[0]:
     seed = int(st.number_input("Seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_seed", on_change=clear_custom,
                                help="The same seed always gives the same picture."))
     st.button("New seed", icon=":material/casino:", on_click=new_seed)
-with controls[1]:
-    psi_option = st.select_slider(
-        "Truncation", options=gallery.PSI_OPTIONS, key="lx_psi", on_change=clear_custom,
-        format_func=lambda o: "off" if o == "off" else f"ψ (psi) {o:g}",
-        help="Redraws unusually large random numbers. ψ (the Greek letter psi) is the limit: smaller ψ gives cleaner but less varied pictures; off uses them all.",
-    )
-psi = gallery.psi_value(psi_option)
-label = None
-if conditional:
-    with controls[2]:
-        label = st.selectbox("Class", range(len(names)), format_func=lambda i: names[i], key="lx_label",
-                             help="This model was trained with labels, so you can ask for a class.")
+if drawing.browser:  # truncation and class are picked beside the picture, in the browser
+    psi_option = st.session_state.get("lx_psi", "off")
+    psi = gallery.psi_value(psi_option)
+    label = st.session_state.get("lx_label", 0) if conditional else None
+else:
+    with controls[1]:
+        psi_option = st.select_slider(
+            "Truncation", options=gallery.PSI_OPTIONS, key="lx_psi", on_change=clear_custom,
+            format_func=lambda o: "off" if o == "off" else f"ψ (psi) {o:g}",
+            help="Redraws unusually large random numbers. ψ (the Greek letter psi) is the limit: smaller ψ gives cleaner but less varied pictures; off uses them all.",
+        )
+    psi = gallery.psi_value(psi_option)
+    label = None
+    if conditional:
+        with controls[2]:
+            label = st.selectbox("Class", range(len(names)), format_func=lambda i: names[i], key="lx_label",
+                                 help="This model was trained with labels, so you can ask for a class.")
 labels_for = (lambda n: gallery.sample_labels(card, n, label)) if conditional else (lambda n: None)
 
 
@@ -208,13 +208,14 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
 
     state = gallery.ExplorerState(seed=seed, psi=psi_option, label=label, mode=mode, offsets=offsets,
                                   token=explore.latent_to_token(base) if custom and custom["model"] == card.id else None)
-    for stale in ("seed", "psi", "class", "mode", "offsets", "z"):
-        st.query_params.pop(stale, None)
-    st.query_params.update(gallery.explorer_query(state))
-    st.caption("The address bar now holds this exact picture: copy the URL to share it.")
+    live_explorer.write_explorer_url(state)
 
 
-explorer_image(model, seed, psi_option, label)
+if drawing.browser:
+    live_explorer.explorer_canvas(model, seed, drawing, live_explorer.ExplorerHooks(
+        principal, model_stamp(model), slider_keys, reset_sliders, clear_custom, MODE_NAMES))
+else:
+    explorer_image(model, seed, psi_option, label)
 
 with st.expander("Save or load a latent"):
     st.file_uploader("Upload a latent file saved from this page", type=["json"], key="lx_upload", max_upload_size=1,

@@ -5,7 +5,8 @@ import streamlit as st
 
 from ganmodels import gallery
 from ganmodels.images import grid, to_pil
-from ui.common import page_model, show_image
+from ui import live_explorer
+from ui.common import model_stamp, page_model, show_image
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
 
@@ -45,6 +46,9 @@ for j in range(len(cont_names)):
     st.session_state.setdefault(f"ic_c{j}", 0.0)
 st.session_state.setdefault("ic_seed", 0)
 
+drawing = live_explorer.drawing_path(model, model_stamp(model), "ic")
+live_explorer.say_drawing_path(drawing)
+
 top = st.columns([1, 3])
 with top[0]:
     seed = int(st.number_input("Noise seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="ic_seed",
@@ -77,7 +81,10 @@ def live_output(model, noise, seed: int) -> None:
         show_image(image, caption, f"{card.id}_seed{seed}_code{category}.png", key="ic_dl_image", min_side=320)
 
 
-live_output(model, noise, seed)
+if drawing.browser:
+    live_explorer.infogan_canvas(model, noise, seed, drawing, category_name, reset_codes)
+else:
+    live_output(model, noise, seed)
 
 
 @st.fragment

@@ -145,7 +145,7 @@ def test_latent_slider_changes_the_picture(app, page):
         pytest.skip("no latent model among these checkpoints")
     explorer = find_page("latent")
     assert explorer is not None, "no Latent explorer page in pages/"
-    _open(page, page_url(base, explorer, f"model={model_id}"))
+    _open(page, page_url(base, explorer, f"model={model_id}&render=server"))  # the server's sliders
     wait_images(page, 1, timeout_ms=TIMEOUT_MS)
     sliders = latent_sliders(page)
     assert sliders.count() >= 1, "the Latent explorer shows no latent sliders"
@@ -173,7 +173,7 @@ def test_latent_sliders_are_counted_once_their_code_has_loaded(app, page):
         route.continue_()
 
     page.route(re.compile(r".*/Slider\.[^/]*\.js$"), late)
-    page.goto(page_url(base, find_page("latent"), f"model={model_id}"), wait_until="domcontentloaded")
+    page.goto(page_url(base, find_page("latent"), f"model={model_id}&render=server"), wait_until="domcontentloaded")
     sliders = latent_sliders(page, timeout_ms=TIMEOUT_MS)
     counted = sliders.count()
     assert counted >= 1, "latent_sliders returned while the sliders were still skeletons"

@@ -140,6 +140,15 @@ def page_model(title: str, caption: str, **pick) -> LoadedModel:
     return model
 
 
+def model_stamp(model: LoadedModel) -> float:
+    """Modification time of the model's card or file, so caches keyed by it notice a replaced checkpoint."""
+    target = model.path / "card.json" if model.path.is_dir() else model.path
+    try:
+        return target.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def page_files() -> list[Path]:
     return sorted(PAGES_DIR.glob("[0-9]*.py")) if PAGES_DIR.is_dir() else []
 
