@@ -1,13 +1,17 @@
 """Training runs as the progress page sees them: listing, loss logs, status, background launches."""
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
 import os
 import subprocess
 import sys
+import threading
 import time
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +66,33 @@ def run_status(folder: Path, card: ModelCard | None = None) -> str:
     return status.get("status", "stopped")
 
 
+_CARDS: "OrderedDict[str, tuple[tuple[int, int], ModelCard]]" = OrderedDict()
+_CARDS_LOCK = threading.Lock()
+MAX_CACHED_CARDS = 256
+
+
+def read_card_cached(folder: str | os.PathLike) -> ModelCard:
+    """read_card, parsed again only when card.json changes (its modification time or size): the live page and the run
+    list read every card every few seconds. Raises CardError as read_card does."""
+    path = Path(folder) / CARD_NAME
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_card(folder)  # says there is no card
+    stamp, key = (stat.st_mtime_ns, stat.st_size), str(path)
+    with _CARDS_LOCK:
+        hit = _CARDS.get(key)
+        if hit and hit[0] == stamp:
+            _CARDS.move_to_end(key)
+            return copy.deepcopy(hit[1])  # callers may change their card; the cached one stays as read
+    card = read_card(folder)
+    with _CARDS_LOCK:
+        _CARDS[key] = (stamp, copy.deepcopy(card))
+        while len(_CARDS) > MAX_CACHED_CARDS:
+            _CARDS.popitem(last=False)
+    return card
+
+
 def list_runs(*roots: str | os.PathLike) -> list[RunInfo]:
     """Every folder with a readable card under the given roots: running first, then newest."""
     found = []
@@ -73,7 +104,7 @@ def list_runs(*roots: str | os.PathLike) -> list[RunInfo]:
             if not (folder / CARD_NAME).is_file():
                 continue
             try:
-                card = read_card(folder)
+                card = read_card_cached(folder)
             except CardError:
                 continue
             found.append(RunInfo(folder, card, run_status(folder, card)))
@@ -97,6 +128,87 @@ def read_losses(folder: Path, every: int = 1) -> dict[str, list[float]]:
             except (TypeError, ValueError):
                 columns.setdefault(key, []).append(float("nan"))
     return columns
+
+
+class _LossLog:
+    """What has been parsed of one losses.csv: its columns so far and the byte offset parsing stopped at."""
+
+    def __init__(self, inode: int):
+        self.inode, self.offset, self.header = inode, 0, None
+        self.columns: dict[str, array] = {}
+        self.rows = 0
+
+
+_LOSS_LOGS: "OrderedDict[str, _LossLog]" = OrderedDict()
+_LOSS_LOCK = threading.Lock()
+MAX_LOSS_LOGS = 8  # logs kept parsed, the least recently read dropped first (1 M rows of 5 columns is 40 MB)
+
+
+def read_losses_incremental(folder: Path, every: int = 1) -> dict[str, list[float]]:
+    """read_losses for a log that grows while a run trains: the rows parsed on earlier calls are kept (per server, for
+    every viewer), so each call reads only the bytes appended since, and a live page costs O(new rows). A log that
+    was rewritten (a resumed run truncates it to its state: a new file) or shrank is parsed again from the start."""
+    path = Path(folder) / "losses.csv"
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    key = str(path.resolve())
+    with _LOSS_LOCK:
+        log = _LOSS_LOGS.get(key)
+        if log is None or log.inode != stat.st_ino or stat.st_size < log.offset:
+            log = _LossLog(stat.st_ino)
+        _LOSS_LOGS[key] = log
+        _LOSS_LOGS.move_to_end(key)
+        while len(_LOSS_LOGS) > MAX_LOSS_LOGS:
+            _LOSS_LOGS.popitem(last=False)
+        if stat.st_size > log.offset:
+            _parse_appended(path, log)
+        if not log.rows:
+            return {}
+        last = log.rows - 1
+        keep = every > 1 and last % every
+        return {name: values[::every].tolist() + ([values[last]] if keep else []) for name, values in log.columns.items()}
+
+
+LOSS_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def _parse_appended(path: Path, log: _LossLog) -> None:
+    """Parse the complete lines after log.offset, 8 MB at a time (a line still being written is left for the next
+    call), into the log's float arrays."""
+    with open(path, "rb") as fh:
+        fh.seek(log.offset)
+        while True:
+            data = fh.read(LOSS_CHUNK_BYTES)
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                return
+            fh.seek(log.offset + end)
+            log.offset += end
+            _parse_lines(data[:end].decode("utf-8", errors="replace").splitlines(), log)
+
+
+def _parse_lines(lines: list[str], log: _LossLog) -> None:
+    reader = csv.reader(lines)
+    if log.header is None:
+        log.header = next(reader, None)
+        if log.header is None:
+            return
+        log.columns = {name: array("d") for name in log.header}
+    columns = list(log.columns.values())
+    width = len(columns)
+    for row in reader:
+        if not row or not row[0].strip():
+            continue
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        for column, text in zip(columns, row):
+            try:
+                column.append(float(text))
+            except ValueError:
+                column.append(math.nan)
+        log.rows += 1
 
 
 def smooth(values: list[float], window: int) -> list[float]:

@@ -10,10 +10,10 @@ from PIL import Image
 
 from ganmodels import gallery
 from ganmodels import studio_support as support
-from ganmodels.cards import CardError, read_card
+from ganmodels.cards import CardError
 from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
-from ganmodels.runs import RunInfo, list_runs, read_losses, run_status
+from ganmodels.runs import RunInfo, list_runs, read_card_cached, read_losses_incremental, run_status
 from ui.charts import quality_keys, snapshot_metrics_figure
 from ui import access
 from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
@@ -42,8 +42,9 @@ LOSS_HELP = (
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_losses(folder: str, stamp: tuple[int, int], every: int) -> dict[str, list[float]]:
-    """The run's loss log, parsed again only when the file changes (`stamp` is its mtime and size)."""
-    return read_losses(Path(folder), every)
+    """The run's loss log, parsed again only when the file changes (`stamp` is its mtime and size), and then only
+    the rows appended since the last parse (read_losses_incremental: a live page costs O(new rows))."""
+    return read_losses_incremental(Path(folder), every)
 
 
 def is_run(folder: Path) -> bool:
@@ -256,7 +257,7 @@ def show_snapshot_metrics(card) -> None:
 def show_run(folder: Path, status_at_load: str) -> None:
     """The live part: re-read from disk on every refresh while the run is going."""
     try:
-        card = read_card(folder)
+        card = read_card_cached(folder)
     except CardError as exc:
         st.error(f"This run's card cannot be read: {exc}")
         return

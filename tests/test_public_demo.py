@@ -514,3 +514,48 @@ def test_an_oversized_architecture_is_refused_once_not_rebuilt_on_every_visit(tm
         assert any("weights; this server loads at most" in e.value for e in at.error), [e.value for e in at.error]
         assert grew[0] < MEMORY_BAR
     assert len(calls) <= 1, f"the failed load was attempted {len(calls)} times"
+
+
+# --- 6. live refresh reloads everything ----------------------------------------------------------------------
+
+def test_a_growing_loss_log_is_parsed_once_then_only_its_new_rows(tmp_path, monkeypatch):
+    from ganmodels import runs as runs_module
+
+    log = tmp_path / "losses.csv"
+    log.write_text("step,d_loss,g_loss\n" + "".join(f"{i},{i / 10},{-i}\n" for i in range(1, 20_001)))
+    parsed = []
+    real = runs_module._parse_lines
+    monkeypatch.setattr(runs_module, "_parse_lines", lambda lines, state: parsed.append(len(lines)) or real(lines, state))
+    first = runs_module.read_losses_incremental(tmp_path, every=5)
+    assert first == runs_module.read_losses(tmp_path, every=5)
+    assert sum(parsed) == 20_001
+    with open(log, "a") as fh:
+        fh.write("20001,1.5,-2\n20002,1.5,")  # the second row is still being written
+    parsed.clear()
+    second = runs_module.read_losses_incremental(tmp_path, every=1)
+    assert sum(parsed) == 1 and second["step"][-1] == 20_001
+    with open(log, "a") as fh:
+        fh.write("-3\n")
+    assert runs_module.read_losses_incremental(tmp_path)["g_loss"][-1] == -3
+    # a rewritten log (a resumed run truncates it) is parsed again from its start
+    log.write_text("step,d_loss,g_loss\n1,0.5,0.5\n")
+    assert runs_module.read_losses_incremental(tmp_path)["step"] == [1.0]
+
+
+def test_run_cards_are_parsed_again_only_when_they_change(tmp_path, tiny_checkpoints, monkeypatch):
+    import shutil
+
+    from ganmodels import runs as runs_module
+
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", tmp_path / "r")
+    reads = []
+    real = runs_module.read_card
+    monkeypatch.setattr(runs_module, "read_card", lambda folder: reads.append(folder) or real(folder))
+    for _ in range(5):
+        card = runs_module.read_card_cached(tmp_path / "r")
+    assert len(reads) == 1 and card.id == "tiny-dcgan"
+    card.title = "changed by a caller"
+    assert runs_module.read_card_cached(tmp_path / "r").title != "changed by a caller"
+    time.sleep(0.01)
+    card.save(tmp_path / "r")
+    assert runs_module.read_card_cached(tmp_path / "r").title == "changed by a caller" and len(reads) == 2
