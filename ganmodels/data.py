@@ -126,6 +126,32 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+MAX_CACHE_BYTES = 4 * 1024**3  # decoded image folders kept in the cache; the least recently used go first
+
+
+def prune_cache(keep: Path | None = None, max_bytes: int = MAX_CACHE_BYTES) -> list[Path]:
+    """Delete the least recently used folder-*.npy files until the cache holds at most `max_bytes` (never `keep`,
+    the one just written); returns what was deleted."""
+    files = []
+    for path in _cache_dir().glob("folder-*.npy"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        removed.append(path)
+    return removed
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("GANSTUDIO_CACHE", Path.home() / ".cache" / "ganstudio"))
 
@@ -141,6 +167,7 @@ def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | N
     key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
     cache_file = _cache_dir() / f"folder-{key}.npy"
     if cache and cache_file.is_file():
+        os.utime(cache_file)  # recently used: pruned last
         return torch.from_numpy(np.load(cache_file))
     out = np.empty((len(files), 3, image_size, image_size), dtype=np.uint8)
     for i, path in enumerate(files):
@@ -155,6 +182,7 @@ def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | N
         tmp = cache_file.with_suffix(".tmp.npy")
         np.save(tmp, out)
         os.replace(tmp, cache_file)
+        prune_cache(keep=cache_file)
     return torch.from_numpy(out)
 
 

@@ -144,7 +144,8 @@ def pending_panel() -> None:
                 access.stop_button(runs_dir / p.name, key=f"stop_pending_{p.name}")
             else:
                 st.error(f"'{p.name}' stopped before training began. The end of its log says why:")
-                st.code(p.log_tail or "(the log is empty)", language=None)
+                if not access.is_public():  # a log can hold server paths and tracebacks
+                    st.code(p.log_tail or "(the log is empty)", language=None)
                 st.button("Dismiss", key=f"dismiss_{p.name}", on_click=support.dismiss_launch, args=(runs_dir, p.name))
 
     st.fragment(run_every=2 if starting else None)(body)()
@@ -162,13 +163,13 @@ def show_stopped(folder: Path) -> None:
         st.error(f"The run stopped with: {live['error']}")
     else:
         st.warning("The run stopped before finishing (its process is gone without saying why).")
-    tail = support.log_tail(support.run_log_path(folder))
+    tail = None if access.is_public() else support.log_tail(support.run_log_path(folder))
     if tail:
         with st.expander("End of the training log", expanded=True):
             st.code(tail, language=None)
     else:
         st.caption("This run has no log (runs started from this page write one).")
-    if (folder / "state.pt").is_file():
+    if (folder / "state.pt").is_file() and not access.is_public():
         st.caption("To continue from its last snapshot, run:")
         st.code(f"python -m ganmodels.train --resume {folder}", language="bash")
 
@@ -332,7 +333,7 @@ if run.status == "stopped":
 
 st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
 
-commands = support.training_commands(card)
+commands = None if access.is_public() else support.training_commands(card)  # they name server paths
 if commands:
     with st.expander("How this run was trained"):
         st.code(commands, language="bash")

@@ -559,3 +559,51 @@ def test_run_cards_are_parsed_again_only_when_they_change(tmp_path, tiny_checkpo
     time.sleep(0.01)
     card.save(tmp_path / "r")
     assert runs_module.read_card_cached(tmp_path / "r").title == "changed by a caller" and len(reads) == 2
+
+
+def test_the_decoded_folder_cache_is_pruned_least_recently_used_first(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from ganmodels import data
+
+    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
+    folders = []
+    for i in range(3):
+        folder = tmp_path / f"imgs{i}"
+        folder.mkdir()
+        Image.new("RGB", (32, 32), (i, 0, 0)).save(folder / "a.png")
+        folders.append(folder)
+    for folder in folders:
+        data.load_image_folder(folder, 64)
+        time.sleep(0.02)
+    cached = sorted((tmp_path / "cache").glob("folder-*.npy"), key=lambda p: p.stat().st_mtime)
+    assert len(cached) == 3
+    one = cached[0].stat().st_size
+    removed = data.prune_cache(max_bytes=2 * one)
+    assert removed == [cached[0]] and len(list((tmp_path / "cache").glob("folder-*.npy"))) == 2
+    assert np.load(cached[2]).shape == (1, 3, 64, 64)
+
+
+def test_public_visitors_see_no_logs_commands_or_server_paths_of_runs(runs, tiny_checkpoints, monkeypatch):
+    import shutil
+
+    from ganmodels.cards import read_card
+
+    folder = runs / "crashed"
+    shutil.copytree(tiny_checkpoints / "tiny-dcgan", folder)
+    card = read_card(folder)
+    card.training.update(status="running", command=f"python -m ganmodels.train dcgan --data-root {runs}/secret")
+    card.save(folder)
+    (folder / "status.json").write_text(json.dumps({"status": "stopped", "step": 3, "pid": 999999, "error": "boom"}))
+    (folder / "state.pt").write_bytes(b"")
+    (runs / "crashed.log").write_text(f"Traceback (most recent call last):\n  File \"{runs}/secret.py\"\n")
+    monkeypatch.setenv("GANSTUDIO_MODE", "public")
+    at = page(PROGRESS, run="crashed")
+    assert_clean(at)
+    st_config.set_option("client.showErrorDetails", "full")
+    shown = " ".join([c.value for c in at.code] + [m.value for m in at.markdown] + [c.value for c in at.caption])
+    assert "Traceback" not in shown and str(runs) not in shown and "--resume" not in shown
+    monkeypatch.setenv("GANSTUDIO_MODE", "private")
+    at = page(PROGRESS, run="crashed")
+    assert any("Traceback" in c.value for c in at.code), "the local user should still see the log"
