@@ -253,6 +253,22 @@ def walk_gif(images: torch.Tensor, side: int = SLIDE_GIF_SIDE, duration_ms: int 
     return gif_bytes([upscale(to_pil(img), side) for img in images], duration_ms=duration_ms)
 
 
+WALK_SEEDS = 8  # a presenter's walk visits seeds start .. start+7, then returns to start: a loop with no jump
+WALK_STEPS = 12  # frames from one seed to the next
+
+
+def walk_frame(model: LoadedModel, frame: int, psi: float | None = None, start: int = 0, seeds: int = WALK_SEEDS,
+               steps: int = WALK_STEPS) -> tuple[torch.Tensor, int, int]:
+    """The latent of frame `frame` of an endless loop through latent space, along the sphere (slerp) from seed to
+    seed; returns (1×D latent, seed walked from, seed walked to)."""
+    from .latent import slerp
+
+    leg, step = divmod(int(frame) % (seeds * steps), steps)
+    here, there = start + leg, start + (leg + 1) % seeds
+    a, b = model.latents(here, 1, psi), model.latents(there, 1, psi)
+    return slerp(a, b, step / steps), here, there
+
+
 # --- latent explorer state in the URL ------------------------------------------------------------
 
 PSI_OPTIONS: list = ["off", 2.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]

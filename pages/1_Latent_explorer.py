@@ -8,6 +8,7 @@ from ganmodels import explore, gallery
 from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
 from ui import live_explorer
+from ui import presenter
 from ui.common import model_stamp, page_model, scroll_to_top, show_image
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
@@ -153,6 +154,8 @@ else:
             label = st.selectbox("Class", range(len(names)), format_func=lambda i: names[i], key="lx_label",
                                  help="This model was trained with labels, so you can ask for a class.")
 labels_for = (lambda n: gallery.sample_labels(card, n, label)) if conditional else (lambda n: None)
+if presenter.active():  # a projector or a stand: the picture walks by itself, the controls stay below
+    presenter.latent_walk(model, psi, label, start=seed)
 
 
 @st.fragment

@@ -612,3 +612,45 @@ def test_explorer_grid_is_numbered_and_the_walk_gif_fits_a_slide():
         assert any(p[0] > 200 and p[1] > 150 and p[2] < 80 for p in corner), f"tile {index + 1} has no number"
     gif = Image.open(io.BytesIO(gallery.walk_gif(torch.rand(8, 1, 28, 28) * 2 - 1)))
     assert min(gif.size) >= gallery.SLIDE_GIF_SIDE and gif.n_frames > 1 and gif.info.get("loop") == 0
+
+
+
+def walk_image(at: AppTest) -> str | None:
+    found = [img.value[0] for img in at.image if img.captions and img.captions[0].startswith("Walking through latent space")]
+    return found[0] if found else None
+
+
+def test_presenter_mode_from_the_url_walks_and_can_be_left(tiny_checkpoints, monkeypatch):
+    """?present=1 turns presenter mode on (kept in the URL and across pages); the explorer's picture walks by itself
+    from frame to frame and loops; 'Leave presenter mode' turns it off."""
+    from ganmodels import gallery
+
+    at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan", present="1")
+    assert_clean(at)
+    assert at.session_state["presenter"] is True and at.query_params["present"] == "1"
+    assert at.sidebar.toggle(key="presenter_toggle").value is True
+    assert any("seed 0 → seed 1" in c for img in at.image for c in img.captions)
+    seen = [walk_image(at)]
+    for _ in range(3):  # each run is the next frame
+        at.run()
+        seen.append(walk_image(at))
+    assert None not in seen and len(set(seen)) == 4
+    model = load_model(tiny_checkpoints / "tiny-dcgan", "cpu")
+    loop = gallery.WALK_SEEDS * gallery.WALK_STEPS
+    assert torch.equal(gallery.walk_frame(model, 0)[0], gallery.walk_frame(model, loop)[0])  # it loops
+    assert torch.equal(gallery.walk_frame(model, 0)[0], model.latents(0, 1))
+    at.switch_page("app.py").run()
+    assert_clean(at)
+    assert at.session_state["presenter"] is True and at.query_params["present"] == "1"
+    button(at, "Leave presenter mode").click().run()
+    assert at.session_state["presenter"] is False and "present" not in at.query_params
+    at.switch_page(EXPLORER).run()
+    assert walk_image(at) is None
+
+
+def test_presenter_mode_toggle(tiny_checkpoints, monkeypatch):
+    at = run_page(HOME, tiny_checkpoints, monkeypatch)
+    assert at.sidebar.toggle(key="presenter_toggle").value is False and not any(b.label == "Leave presenter mode" for b in at.button)
+    at.sidebar.toggle(key="presenter_toggle").set_value(True).run()
+    assert_clean(at)
+    assert at.query_params["present"] == "1" and any(b.label == "Leave presenter mode" for b in at.button)

@@ -648,3 +648,14 @@ def test_cyclegan_zip_names_say_the_direction(cyclegan_root, monkeypatch):
     assert names == ["stripes-zebra-to-horse.png", "stripes-back-to-zebra.png"]
     (archive,) = [z for z in at.session_state["cg_zip"].values()]
     assert zipfile.ZipFile(io.BytesIO(archive)).namelist() == names  # what the page's button serves
+
+
+def test_presenter_mode_plays_the_snapshots(runs_dir):
+    """In presenter mode the training page loops through the run's snapshot grids by itself."""
+    at = page(PROGRESS, run="r1", present="1")
+    assert_clean(at)
+    shown = []
+    for _ in range(3):
+        shown += [c for img in at.image for c in img.captions if c.startswith("Training step")]
+        at.run()
+    assert shown == ["Training step 2 of 4", "Training step 4 of 4", "Training step 2 of 4"]

@@ -11,6 +11,7 @@ from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
 from ganmodels.device import describe_device, pick_device, set_cpu_threads
 from ganmodels.images import png_bytes, upscale
+from ui import presenter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = REPO_ROOT / "pages"
@@ -165,6 +166,7 @@ def sidebar_header() -> None:
         st.sidebar.page_link(f"pages/{page.name}", label=page_title(page))
     st.sidebar.divider()
     st.sidebar.caption(f"Running on {describe_device(device())}")
+    presenter.controls()
 
 
 def show_image(image, caption: str, filename: str, key: str, min_side: int = 256) -> None:
