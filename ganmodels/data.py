@@ -16,7 +16,17 @@ FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
 }
+IDX_DATASETS = ("mnist", "fashion-mnist")
+# Class-labelled image folders in torchvision's ImageFolder layout: root/{train,test}/<class>/<image>.
+FOLDER_DATASETS = ("cifar10",)
+LABELLED_DATASETS = IDX_DATASETS + FOLDER_DATASETS
+NATIVE_SIZES = {"mnist": 28, "fashion-mnist": 28, "cifar10": 32}
+# Bounds checked before anything is allocated for a folder: a decoded set must fit comfortably in memory.
+MAX_DECODED_BYTES = 6 * 2**30
+MAX_IMAGE_SIZE = 1024
+MAX_CLASSES = 1000
 
 
 class DatasetError(ValueError):
@@ -30,8 +40,8 @@ def default_root(dataset: str) -> Path:
         return here.parent / "shared" / "data" / "mnist"
     if dataset == "fashion-mnist":
         return FASHION_DEBIAN
-    if dataset == "horse2zebra":
-        return here.parent / "shared" / "data" / "horse2zebra"
+    if dataset in ("horse2zebra",) + FOLDER_DATASETS:
+        return here.parent / "shared" / "data" / dataset
     raise DatasetError(f"no default location for dataset '{dataset}'; pass --data-root")
 
 
@@ -99,10 +109,15 @@ def to_model_range(images_uint8: torch.Tensor, image_size: int | None = None) ->
 
 
 def load_labelled(dataset: str, root: str | os.PathLike | None = None, split: str = "train", image_size: int | None = None):
-    """MNIST or Fashion-MNIST as (float images in [-1,1], labels)."""
-    if dataset not in ("mnist", "fashion-mnist"):
-        raise DatasetError(f"'{dataset}' is not a labelled IDX dataset (mnist, fashion-mnist)")
+    """A labelled dataset's split as (images, labels): MNIST or Fashion-MNIST as float images in [-1,1]; a class-folder
+    set (CIFAR-10) as uint8 images, scaled to [-1,1] batch by batch (to_float_images), so 50,000 colour images take
+    150 MB instead of 600."""
+    if dataset not in LABELLED_DATASETS:
+        raise DatasetError(f"'{dataset}' is not a labelled dataset ({', '.join(LABELLED_DATASETS)})")
     root = Path(root) if root else default_root(dataset)
+    if dataset in FOLDER_DATASETS:
+        images, labels, _ = load_class_folder(split_folder(root, split), image_size or NATIVE_SIZES[dataset])
+        return images, labels
     if not root.exists():
         hint = "apt-get install dataset-fashion-mnist" if dataset == "fashion-mnist" else "point --data-root at the IDX files"
         raise DatasetError(f"{dataset} not found at {root} ({hint})")
@@ -124,6 +139,62 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not files:
         raise DatasetError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
+
+
+def check_decoded_size(count: int, image_size: int, where: str | os.PathLike) -> None:
+    """DatasetError before decoding a folder whose images would not fit the memory bound (or a silly size)."""
+    if not 1 <= image_size <= MAX_IMAGE_SIZE:
+        raise DatasetError(f"image size must be between 1 and {MAX_IMAGE_SIZE} px, not {image_size}")
+    needed = count * 3 * image_size * image_size
+    if needed > MAX_DECODED_BYTES:
+        raise DatasetError(f"{where}: {count} images at {image_size} px would take {needed / 2**30:.1f} GiB decoded, over the "
+                           f"{MAX_DECODED_BYTES / 2**30:.0f} GiB bound; use --max-images or a smaller --image-size")
+
+
+def split_folder(root: str | os.PathLike, split: str) -> Path:
+    """root/<split> of a class-folder dataset, with what was expected when it is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder not found: {root}")
+    if not (root / split).is_dir():
+        raise DatasetError(f"{root} has no '{split}' folder; a labelled image folder holds train/<class>/ and test/<class>/ "
+                           "sub-folders of images")
+    return root / split
+
+
+def class_folders(folder: str | os.PathLike) -> list[Path]:
+    """The class sub-folders of `folder`, sorted by name: a class's label is its position (torchvision's ImageFolder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"image folder not found: {folder}")
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{folder} has no class sub-folders; a labelled image folder holds one folder of images per class")
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(f"{folder} has {len(classes)} sub-folders; at most {MAX_CLASSES} classes are supported")
+    return classes
+
+
+def load_class_folder(folder: str | os.PathLike, image_size: int | None = None, limit_per_class: int | None = None,
+                      cache: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(uint8 images N×3×S×S, int64 labels, class names) from folder/<class>/<image>, each class decoded once and
+    cached by load_image_folder. Without `image_size` the first image's side is used (CIFAR-10's 32). The classes are
+    interleaved (each class's first image, then each one's second, ...), so any leading slice (--max-images, an
+    evaluation's first n test images) holds every class about equally."""
+    classes = class_folders(folder)
+    files = [list_images(c)[:limit_per_class] for c in classes]
+    if image_size is None:
+        try:
+            with Image.open(files[0][0]) as img:
+                image_size = max(img.size)
+        except OSError as exc:
+            raise DatasetError(f"cannot decode {files[0][0]}: {exc}") from exc
+    check_decoded_size(sum(map(len, files)), image_size, folder)
+    images = [load_image_folder(c, image_size, limit_per_class, cache) for c in classes]
+    labels = torch.cat([torch.full((len(x),), i, dtype=torch.long) for i, x in enumerate(images)])
+    rank = torch.cat([torch.arange(len(x)) for x in images])
+    order = torch.argsort(rank * len(classes) + labels)
+    return torch.cat(images)[order], labels[order], [c.name for c in classes]
 
 
 MAX_CACHE_BYTES = 4 * 1024**3  # decoded image folders kept in the cache; the least recently used go first
@@ -163,6 +234,7 @@ def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | N
     sizes and mtimes, so changing the folder rebuilds it.
     """
     files = list_images(folder)[:limit]
+    check_decoded_size(len(files), image_size, folder)
     key_src = "|".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files) + f"|{image_size}"
     key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
     cache_file = _cache_dir() / f"folder-{key}.npy"
@@ -184,6 +256,17 @@ def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | N
         os.replace(tmp, cache_file)
         prune_cache(keep=cache_file)
     return torch.from_numpy(out)
+
+
+def labelled_root(root: str | os.PathLike, split: str = "train") -> Path | None:
+    """Where an image folder keeps class sub-folders for `split` (root/<split>/<class>/ or root/<class>/), or None when
+    it holds its images directly (an unlabelled folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"image folder not found: {root}")
+    if any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in root.iterdir()):
+        return None
+    return root / split if (root / split).is_dir() else root
 
 
 def load_unpaired(root: str | os.PathLike, image_size: int, split: str = "train", limit: int | None = None):

@@ -29,7 +29,9 @@ from tqdm import tqdm
 
 from .cards import ModelCard, read_card
 from .checkpoint import CheckpointError, load_into, load_model, save_model_folder, save_weights
-from .data import CLASS_NAMES, DatasetError, default_root, load_image_folder, load_labelled, load_unpaired, subset_per_class
+from .data import (CLASS_NAMES, FOLDER_DATASETS, IDX_DATASETS, LABELLED_DATASETS, NATIVE_SIZES, DatasetError, default_root, labelled_root,
+                   load_class_folder, load_image_folder, load_labelled, load_unpaired, split_folder,
+                   subset_per_class)
 from .device import pick_device, set_cpu_threads
 from .families.base import PRECISIONS, resolve_precision
 from .families.cyclegan import load_size as cyclegan_load_size
@@ -41,7 +43,7 @@ STATE_NAME = "state.pt"
 LOSSES_NAME = "losses.csv"
 STATUS_NAME = "status.json"
 FIXED_NAME = "fixed_inputs.safetensors"
-DATASETS = ("mnist", "fashion-mnist", "image-folder")
+DATASETS = LABELLED_DATASETS + ("image-folder",)
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
 LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
@@ -163,15 +165,27 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
             test_a, test_b = a[:16], b[:16]
         return {"a": a, "b": b, "test_a": test_a, "test_b": test_b, "root": str(root)}
     if dataset == "image-folder":
-        if family.conditional or family.name == "sgan":
-            raise DatasetError(f"{family.name} needs class labels: use --dataset mnist or fashion-mnist")
         if not data_root:
             raise DatasetError("--dataset image-folder needs --data-root DIR")
-        return {"images": load_image_folder(data_root, image_size, max_images), "root": data_root}
-    images, y = load_labelled(dataset, data_root, "train", image_size)
+        labelled = labelled_root(data_root, "train")
+        if labelled is None:
+            if family.conditional or family.name == "sgan":
+                raise DatasetError(f"{family.name} needs class labels: give an image folder with one sub-folder per class "
+                                   "(or train/<class>/), or --dataset mnist, fashion-mnist or cifar10")
+            return {"images": load_image_folder(data_root, image_size, max_images), "root": data_root}
+        images, y, classes = load_class_folder(labelled, image_size)
+        if max_images:
+            images, y = images[:max_images], y[:max_images]
+        return {"images": images, "labels": y, "classes": classes, "root": data_root}
+    root = Path(data_root or default_root(dataset))
+    classes = None
+    if dataset in FOLDER_DATASETS:  # the class names are the folder's (a --data-root may hold fewer classes)
+        images, y, classes = load_class_folder(split_folder(root, "train"), image_size)
+    else:
+        images, y = load_labelled(dataset, data_root, "train", image_size)
     if max_images:
         images, y = images[:max_images], y[:max_images]
-    data = {"images": images, "labels": y, "root": str(data_root or default_root(dataset))}
+    data = {"images": images, "labels": y, "root": str(root), **({"classes": classes} if classes else {})}
     if family.name == "sgan":
         per_class = (labels or 100) // int(y.max() + 1)
         data["labelled_idx"] = subset_per_class(y, per_class, seed)
@@ -211,9 +225,9 @@ class Run:
             raise SystemExit("give the image size with --image-size, not --arch image_size")
         device = pick_device(cfg.device)
         source = _init_source(cfg) if cfg.init_from else None
-        channels = 3 if (family.translator or cfg.dataset == "image-folder") else 1
+        channels = 1 if cfg.dataset in IDX_DATASETS else 3
         size = cfg.image_size or (source.card.image_size if source else None) or (
-            128 if family.translator else 64 if cfg.dataset == "image-folder" else 28)
+            128 if family.translator else NATIVE_SIZES.get(cfg.dataset, 64))
         _refuse_unknown_keys(family, cfg.arch_overrides, cfg.hp_overrides, size, channels)
         hp = {**family.default_hparams(), **cfg.hp_overrides}
         switched_on = [k for k in family.init_from_switches if hp.get(k) is True]
@@ -245,8 +259,8 @@ class Run:
         if (folder / STATE_NAME).exists():
             raise SystemExit(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
         dataset_info = {"name": cfg.dataset if cfg.dataset != "image-folder" else Path(data["root"]).name, "root": data["root"]}
-        if cfg.dataset in CLASS_NAMES:
-            dataset_info["classes"] = CLASS_NAMES[cfg.dataset]
+        if cfg.dataset in CLASS_NAMES or data.get("classes"):
+            dataset_info["classes"] = data.get("classes") or CLASS_NAMES[cfg.dataset]
         dataset_info["num_images"] = len(data["a"]) + len(data["b"]) if family.translator else len(data["images"])
         if cfg.max_images:
             dataset_info["max_images"] = cfg.max_images  # resume must load the same subset
@@ -304,7 +318,7 @@ class Run:
         if extra_steps:
             hp["total_steps"] = card.training["total_steps"] = extra_steps
         ds = card.dataset
-        dataset = ds["name"] if ds["name"] in ("mnist", "fashion-mnist") else "image-folder"
+        dataset = ds["name"] if ds["name"] in LABELLED_DATASETS else "image-folder"
         data = load_training_data(family, dataset, ds.get("root"), card.image_size, ds.get("max_images"), hp.get("labels"),
                                   card.training["seed"], hp.get("scale_range"))
         G, D = family.build_generator(card.arch).to(dev), family.build_discriminator(card.arch).to(dev)

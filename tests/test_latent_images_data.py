@@ -419,8 +419,10 @@ def test_load_labelled_tiny(tiny_mnist):
 
 
 def test_load_labelled_errors(tmp_path, tiny_mnist):
-    with pytest.raises(DatasetError, match="not a labelled IDX dataset"):
-        load_labelled("cifar10", tiny_mnist)
+    with pytest.raises(DatasetError, match="not a labelled dataset"):
+        load_labelled("svhn", tiny_mnist)
+    with pytest.raises(DatasetError, match="has no 'test' folder"):  # an IDX folder is no class-folder dataset
+        load_labelled("cifar10", tiny_mnist, "test")
     with pytest.raises(DatasetError, match=r"mnist not found at .*nowhere.*--data-root"):
         load_labelled("mnist", tmp_path / "nowhere")
     with pytest.raises(DatasetError, match="fashion-mnist not found.*apt-get install dataset-fashion-mnist"):
@@ -430,7 +432,7 @@ def test_load_labelled_errors(tmp_path, tiny_mnist):
     with pytest.raises(DatasetError, match="has no train-images-idx3-ubyte"):
         load_labelled("mnist", empty)
     with pytest.raises(DatasetError, match="no default location"):
-        default_root("cifar10")
+        default_root("svhn")
 
 
 def test_load_labelled_mismatched_counts(tmp_path):
