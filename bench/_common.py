@@ -387,3 +387,21 @@ def exception_on_page(page) -> str | None:
     if "Traceback (most recent call last)" in body:
         return body[body.index("Traceback"):][:2000]
     return None
+
+
+# --- the live canvas (the generator drawn in the browser: ui/live_canvas) ----------------------------------------
+
+LIVE_FRAME = 'iframe[title*="live_canvas"]'  # the component's iframe
+# JS predicate in the component's frame: its first picture is drawn, or it gave up (fallback holds the reason).
+LIVE_READY_JS = "() => window.__liveCanvas && (window.__liveCanvas.draws > 0 || window.__liveCanvas.fallback !== null)"
+SERVER_PATH = "render=server"  # the URL parameter that makes the explorer draw on the server
+
+
+def live_frame(page, timeout_ms: int = 120_000):
+    """The live canvas's frame once it has drawn its first picture; RuntimeError if the page fell back to the server."""
+    frame = page.frame_locator(LIVE_FRAME).locator("canvas").element_handle(timeout=timeout_ms).owner_frame()
+    frame.wait_for_function(LIVE_READY_JS, timeout=timeout_ms, polling=20)
+    fallback = frame.evaluate("() => window.__liveCanvas.fallback")
+    if fallback:
+        raise RuntimeError(f"the live canvas fell back to the server: {fallback}")
+    return frame

@@ -1,13 +1,24 @@
-"""Several people at once: N browser sessions moving Latent explorer sliders against one Streamlit server.
+"""Several people at once: browser sessions moving Latent explorer sliders against one Streamlit server, with the
+picture drawn on the server and drawn in the browser.
 
-Each session (its own browser context, so its own Streamlit session) opens the Latent explorer on one
-28-px model and moves its latent sliders back to back for the duration: key press, wait for that move's
+Server path (?render=server): each session (its own browser context, so its own Streamlit session) opens the
+Latent explorer on one 28-px model and moves its latent sliders back to back for the duration: key press, wait for that move's
 picture painted (LATENT_MOVE_DONE_JS) and the app idle, next key press. Counted: moves, errors (timeouts,
 exception boxes, page errors), latency median and p95 per move; the server's RSS at start (after its first
 page), its peak (sampled each second) and at the end.
 Baseline: one session alone on the same server, measured first, so the ratio shows what sharing costs.
 
-    python bench/concurrent_sessions.py [--sessions 8] [--seconds 60] [--model ID] [--no-post-script-gc] [--server-threads N] [--pause-training] [--smoke]
+Browser path (the default, ui/live_canvas): --browser-sessions sessions (32) each hold the mouse on the first
+direction slider and move it one step every 100 ms (a human pace) for the duration, releasing it every 10 s (each
+release sends the state to the server, which reruns the picture's fragment). Counted per session: input events
+and pictures drawn for them (every move must reach the canvas), errors (page errors, the component falling back,
+moves never drawn), and the browser's input-to-canvas latency. The 32 pages share this machine's 2 cores with
+the server, so their latency is not a user's figure.
+For both paths: the server's CPU time (user + system, /proc) during the timed window; the ratio compares the
+browser-path run with the --sessions server-path run.
+
+    python bench/concurrent_sessions.py [--sessions 8] [--browser-sessions 32] [--seconds 60] [--model ID] [--no-post-script-gc]
+                                        [--server-threads N] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
@@ -21,7 +32,7 @@ import time
 from pathlib import Path
 
 from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME,
-                     LATENT_SLIDERS_END, StreamlitServer, bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
+                     LATENT_SLIDERS_END, LIVE_FRAME, LIVE_READY_JS, SERVER_PATH, StreamlitServer, bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
     """One user: open the page, wait for the gate, move sliders until time is up."""
@@ -69,6 +80,78 @@ async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, 
     return {"latencies": latencies, "errors": errors}
 
 
+LIVE_MOVE_S = 0.1  # one move every 100 ms
+LIVE_RELEASE_S = 10.0  # a drag lasts this long before the mouse is released and pressed again
+
+
+async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
+    """One user on the browser-drawn page: hold the first direction slider and move it one step every 100 ms."""
+    ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
+    page = await ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    stats = {"inputs": 0, "latencies": [], "frames": 0}
+    moves = 0
+    try:
+        await page.goto(url, wait_until="domcontentloaded")
+        handle = await page.frame_locator(LIVE_FRAME).locator("canvas").element_handle(timeout=timeout_ms)
+        frame = await handle.owner_frame()
+        await frame.wait_for_function(LIVE_READY_JS, timeout=timeout_ms, polling=100)
+        fallback = await frame.evaluate("() => window.__liveCanvas.fallback")
+        if fallback:
+            return {"latencies": [], "errors": [f"the page fell back to the server: {fallback}"], "inputs": 0, "moves": 0}
+        await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=100)
+        box = await page.frame_locator(LIVE_FRAME).locator("#s0").bounding_box()
+        x0, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        step = (box["width"] - 16) / 60 * 1.5  # 1.5 slider steps per move, so every move changes the value
+        ready.append(1)
+        await start_gate.wait()
+        await frame.evaluate("() => { const l = window.__liveCanvas; l.latencies = []; l.inputs = 0; }")
+        await page.mouse.move(x0, y)
+        await page.mouse.down()
+        t0 = time.perf_counter()
+        pressed, position, direction = t0, 0, 1
+        while time.perf_counter() - t0 < seconds:
+            position += direction
+            if abs(position) >= 18:
+                direction = -direction
+            await page.mouse.move(x0 + position * step, y)
+            moves += 1
+            if time.perf_counter() - pressed >= LIVE_RELEASE_S:
+                await page.mouse.up()  # the release sends the state to the server
+                await page.mouse.down()
+                pressed = time.perf_counter()
+            wait = t0 + moves * LIVE_MOVE_S - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        await page.mouse.up()
+        try:  # every input event drawn: as many latencies as inputs
+            await frame.wait_for_function("() => window.__liveCanvas.latencies.length >= window.__liveCanvas.inputs",
+                                          timeout=10_000, polling=50)
+        except Exception:
+            pass
+        stats = await frame.evaluate("() => ({inputs: window.__liveCanvas.inputs, latencies: window.__liveCanvas.latencies.slice(), "
+                                     "error: window.__liveCanvas.error, fallback: window.__liveCanvas.fallback})")
+        if stats["error"] or stats["fallback"]:
+            errors.append(f"the browser could not draw: {stats['error'] or stats['fallback']}")
+        missing = stats["inputs"] - len(stats["latencies"])
+        if missing > 0:
+            errors.append(f"{missing} moves never reached the canvas")
+        if await page.locator('[data-testid="stException"]').count():
+            errors.append("exception box on the page")
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        await ctx.close()
+    return {"latencies": [v / 1000 for v in stats["latencies"]], "errors": errors, "inputs": stats["inputs"], "moves": moves}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def sample_rss(pid: int, stop: asyncio.Event, out: list[float]) -> None:
     while not stop.is_set():
         try:
@@ -81,24 +164,24 @@ async def sample_rss(pid: int, stop: asyncio.Event, out: list[float]) -> None:
             pass
 
 
-async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int) -> dict:
+async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int, user=session) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             gate, stop, rss, ready = asyncio.Event(), asyncio.Event(), [], []
-            tasks = [asyncio.create_task(session(browser, url, seconds, gate, ready, timeout_ms)) for _ in range(sessions)]
+            tasks = [asyncio.create_task(user(browser, url, seconds, gate, ready, timeout_ms)) for _ in range(sessions)]
             opened = time.perf_counter()
             # Every session loads its page before the timed part starts (a failed one is done, not ready).
             while len(ready) + sum(t.done() for t in tasks) < sessions and time.perf_counter() - opened < timeout_ms / 1000 * 2:
                 await asyncio.sleep(0.2)
             rss_start = rss_mb(pid)
             sampler = asyncio.create_task(sample_rss(pid, stop, rss))
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
             gate.set()
             results = await asyncio.gather(*tasks)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
             stop.set()
             await sampler
             rss_end = rss_mb(pid)
@@ -107,12 +190,14 @@ async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int
     lat = [x for r in results for x in r["latencies"]]
     errs = [e for r in results for e in r["errors"]]
     return {"latencies": lat, "errors": errs, "wall": wall, "rss_start": rss_start, "rss_end": rss_end,
-            "rss_peak": max(rss + [rss_start, rss_end])}
+            "rss_peak": max(rss + [rss_start, rss_end]), "cpu_s": cpu, "inputs": sum(r.get("inputs", 0) for r in results),
+            "moves": sum(r.get("moves", 0) for r in results)}
 
 
 def main(argv=None) -> int:
     p = bench_parser(__doc__, checkpoints=True)
-    p.add_argument("--sessions", type=int, default=8)
+    p.add_argument("--sessions", type=int, default=8, help="sessions on the server-drawn page")
+    p.add_argument("--browser-sessions", type=int, default=32, help="sessions on the browser-drawn page (0: none)")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--model", help="model id (default: dcgan-mnist, else the first 28-px model)")
     p.add_argument("--no-post-script-gc", action="store_true",
@@ -134,6 +219,7 @@ def main(argv=None) -> int:
         print("using tiny random-weight checkpoints")
     if args.smoke:
         sessions, seconds = 2, 5
+        args.browser_sessions = min(args.browser_sessions, 2)
     model_id = args.model or ("dcgan-mnist" if "dcgan-mnist" in latent_ids else latent_ids[0])
     print(machine())
     env = {"GANSTUDIO_CHECKPOINTS": str(root)}
@@ -146,11 +232,16 @@ def main(argv=None) -> int:
     timeout_ms = int(args.timeout * 1000)
 
     with StreamlitServer(env, log_path=Path(tmp.name) / "streamlit.log") as server:
-        url = page_url(server.url, find_page("latent"), f"model={model_id}")
+        url = page_url(server.url, find_page("latent"), f"model={model_id}&{SERVER_PATH}")
         with training_paused(args.pause_training):
             alone = asyncio.run(run(url, server.proc.pid, 1, min(seconds, 20), timeout_ms))
         with training_paused(args.pause_training):
             many = asyncio.run(run(url, server.proc.pid, sessions, seconds, timeout_ms))
+        live = None
+        if args.browser_sessions:
+            live_url = page_url(server.url, find_page("latent"), f"model={model_id}")
+            with training_paused(args.pause_training):
+                live = asyncio.run(run(live_url, server.proc.pid, args.browser_sessions, seconds, timeout_ms, user=live_session))
 
     rows = []
     for name, r, n in (("1 session (baseline)", alone, 1), (f"{sessions} sessions", many, sessions)):
@@ -174,9 +265,31 @@ def main(argv=None) -> int:
         print(f"RATIO concurrent median latency, {sessions} sessions / 1 session: {slow:.2f}x (higher = slower)")
         ratio(f"concurrent throughput, {sessions} sessions vs 1", len(many["latencies"]) / many["wall"],
               len(alone["latencies"]) / alone["wall"])
+    figure(f"concurrent {sessions} sessions server CPU", many["cpu_s"], "s", f"server path, in {many['wall']:.0f} s")
+    if live is not None:
+        n = args.browser_sessions
+        lat = live["latencies"]
+        tag = f"concurrent {n} browser-drawn sessions"
+        figure(f"{tag} input events", live["inputs"], "moves", f"{live['moves']} mouse moves in {live['wall']:.0f} s")
+        figure(f"{tag} moves drawn", len(lat), "moves")
+        figure(f"{tag} errors", len(live["errors"]), "errors")
+        figure(f"{tag} median latency", statistics.median(lat) * 1000 if lat else float("nan"), "ms",
+               "input event to canvas, clients sharing the server's 2 cores")
+        figure(f"{tag} p95 latency", percentile(lat, 95) * 1000 if lat else float("nan"), "ms")
+        figure(f"{tag} server CPU", live["cpu_s"], "s", f"in {live['wall']:.0f} s")
+        figure(f"{tag} server RSS peak", live["rss_peak"], "MiB")
+        for e in sorted(set(live["errors"]))[:5]:
+            print(f"  error ({live['errors'].count(e)}x): {e}")
+        share = live["cpu_s"] / many["cpu_s"] if many["cpu_s"] else float("nan")
+        print(f"RATIO server CPU, {n} browser-drawn sessions / {sessions} server-drawn sessions: {share:.3f} "
+              f"({share:.1%}; lower = cheaper)", flush=True)
+        rows.append([f"{n} sessions, drawn in the browser", len(lat), len(live["errors"]),
+                     statistics.median(lat) * 1000 if lat else float("nan"), percentile(lat, 95) * 1000 if lat else float("nan"),
+                     len(lat) / live["wall"], live["rss_start"], live["rss_peak"], live["rss_end"]])
     table(["load", "moves", "errors", "median ms", "p95 ms", "moves/s", "RSS start MiB", "RSS peak MiB", "RSS end MiB"], rows)
     tmp.cleanup()
-    return 1 if args.smoke and (alone["errors"] or many["errors"]) else 0  # in a real run errors are a result
+    failed = alone["errors"] or many["errors"] or (live is not None and live["errors"])
+    return 1 if args.smoke and failed else 0  # in a real run errors are a result
 
 
 if __name__ == "__main__":

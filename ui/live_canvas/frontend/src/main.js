@@ -20,7 +20,7 @@ const setFrameHeight = () => post("streamlit:setFrameHeight", { height: Math.cei
 
 // What tests and benchmarks read (bench/slider_latency.py, tests/test_e2e_live_canvas.py).
 const live = (window.__liveCanvas = {
-  ready: false, draws: 0, drawsWhileDragging: 0, latencies: [], loadMs: null, firstDrawAt: null, error: null,
+  ready: false, inputs: 0, draws: 0, drawsWhileDragging: 0, latencies: [], loadMs: null, firstDrawAt: null, error: null,
   fallback: null, lastOutput: null, lastLatent: null, lastLabel: null, lastDims: null, lastModel: null, sent: 0,
 });
 
@@ -211,6 +211,7 @@ function paint(image) {
 }
 
 function requestDraw(time) {
+  if (time !== undefined) live.inputs += 1; // a control moved (input or change event)
   pendingTimes.push(time === undefined ? performance.now() : time);
   dirty = true;
   if (!running) drawLoop();
