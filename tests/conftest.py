@@ -125,3 +125,21 @@ def build_tiny_checkpoints(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> Path:
     return build_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+def examples_dcgan_file(path: Path, nz: int = 16, ngf: int = 8, nc: int = 1) -> Path:
+    """A random-weight generator as pytorch/examples dcgan/main.py saves it (bare state dict, keys main.0 ...
+    main.12, 64 px), with non-trivial BatchNorm statistics so eval mode is really exercised: a dropped-in file."""
+    torch.manual_seed(1)
+
+    def up(i, o, k, s, p, last=False):
+        return [torch.nn.ConvTranspose2d(i, o, k, s, p, bias=False)] + ([] if last else [torch.nn.BatchNorm2d(o), torch.nn.ReLU(True)])
+
+    net = torch.nn.Sequential(*up(nz, ngf * 8, 4, 1, 0), *up(ngf * 8, ngf * 4, 4, 2, 1), *up(ngf * 4, ngf * 2, 4, 2, 1),
+                              *up(ngf * 2, ngf, 4, 2, 1), *up(ngf, nc, 4, 2, 1, last=True), torch.nn.Tanh())
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    torch.save({f"main.{k}": v for k, v in net.state_dict().items()}, path)
+    return path

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -28,30 +27,14 @@ from bench._common import (StreamlitServer, exception_on_page, find_page, page_u
 from ganmodels import explore, gallery  # noqa: E402
 from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
 from ganmodels.registry import FAMILIES  # noqa: E402
-from tests.test_e2e_browser import browser  # noqa: E402,F401  (the module's Chromium)
+from tests.conftest import examples_dcgan_file  # noqa: E402
+from tests.test_e2e_browser import browser, page  # noqa: E402,F401  (Chromium, and a page with downloads)
 
 TIMEOUT_MS = 180_000
 LATENT_FAMILIES = [name for name, family in FAMILIES.items() if not family.translator]
 EXAMPLES_DCGAN = "netG_examples"  # a dropped-in pytorch/examples dcgan/main.py file
 FRAME = 'iframe[title*="live_canvas"]'
 TOLERANCE = 1e-3
-
-
-def examples_dcgan(path: Path, nz: int = 16, ngf: int = 8, nc: int = 1) -> Path:
-    """A random-weight generator with pytorch/examples' keys (main.0 ... main.12), saved as a bare state dict."""
-    torch.manual_seed(1)
-
-    def up(i, o, k, s, p, last=False):
-        return [torch.nn.ConvTranspose2d(i, o, k, s, p, bias=False)] + ([] if last else [torch.nn.BatchNorm2d(o), torch.nn.ReLU(True)])
-
-    net = torch.nn.Sequential(*up(nz, ngf * 8, 4, 1, 0), *up(ngf * 8, ngf * 4, 4, 2, 1), *up(ngf * 4, ngf * 2, 4, 2, 1),
-                              *up(ngf * 2, ngf, 4, 2, 1), *up(ngf, nc, 4, 2, 1, last=True), torch.nn.Tanh())
-    for m in net.modules():  # not the identity statistics of a fresh BatchNorm, so eval mode is really tested
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    torch.save({f"main.{k}": v for k, v in net.state_dict().items()}, path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +47,7 @@ def live_root(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict[str, str]]
             if card.family in LATENT_FAMILIES and card.family not in chosen:
                 chosen[card.family] = card.id
                 (root / card.id).symlink_to((source / card.id).resolve())
-    examples_dcgan(root / f"{EXAMPLES_DCGAN}.pth")
+    examples_dcgan_file(root / f"{EXAMPLES_DCGAN}.pth")
     chosen["examples-dcgan"] = EXAMPLES_DCGAN
     return root, chosen
 
@@ -81,15 +64,6 @@ def server(live_root, tmp_path_factory):
         pytest.fail(f"the Streamlit server did not start: {exc}")
     yield srv
     srv.stop()
-
-
-@pytest.fixture
-def page(browser):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
 
 
 def model_path(live_root, model_id: str) -> Path:

@@ -10,6 +10,7 @@ import torch
 from ganmodels.checkpoint import load_model, readable_cards
 from ganmodels.onnx_export import ExportError, cache_dir, export_generator, weights_key
 from ganmodels.registry import FAMILIES
+from tests.conftest import examples_dcgan_file
 
 REPO = Path(__file__).resolve().parent.parent
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (requirements-dev.txt) checks the exported files")
@@ -54,16 +55,7 @@ def test_onnx_matches_torch_on_shipped_models(model_id, tmp_path):
 
 def test_dropped_in_examples_dcgan_exports(tmp_path):
     """A dropped-in pytorch/examples DCGAN (.pth, no card) exports like our own models."""
-    nz, ngf, nc = 16, 8, 3
-    torch.manual_seed(0)
-
-    def block(i, o, k, s, p, last=False):
-        return [torch.nn.ConvTranspose2d(i, o, k, s, p, bias=False)] + ([] if last else [torch.nn.BatchNorm2d(o), torch.nn.ReLU(True)])
-
-    net = torch.nn.Sequential(*block(nz, ngf * 8, 4, 1, 0), *block(ngf * 8, ngf * 4, 4, 2, 1), *block(ngf * 4, ngf * 2, 4, 2, 1),
-                              *block(ngf * 2, ngf, 4, 2, 1), *block(ngf, nc, 4, 2, 1, last=True), torch.nn.Tanh())
-    state = {f"main.{k}": v for k, v in net.state_dict().items()}
-    torch.save(state, tmp_path / "netG_epoch_24.pth")
+    examples_dcgan_file(tmp_path / "netG_epoch_24.pth", nc=3)
     model = load_model(tmp_path / "netG_epoch_24.pth", "cpu")
     exported = export_generator(model, tmp_path / "cache")
     latent = model.latents(1, 2)
