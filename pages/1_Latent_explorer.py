@@ -10,6 +10,8 @@ from ganmodels.latent import interpolate, vector_arithmetic
 from ui import live_explorer
 from ui import presenter
 from ui.common import model_stamp, page_model, scroll_to_top, show_image
+from ui.nearest_images import nearest_images_section
+from ui.own_image import own_image_section
 
 st.set_page_config(page_title="Latent explorer · GAN Studio", layout="wide")
 
@@ -106,6 +108,13 @@ def use_latent(model_id: str, latent: torch.Tensor, source: str, count: int) -> 
     exact_in_url = latent.reshape(1, -1).to(torch.float16).float()
     st.session_state.lx_custom = {"model": model_id, "latent": exact_in_url, "source": source}
     set_offsets(st.session_state.get("lx_mode", "principal"), count, {})
+
+
+def explore_found(latent: torch.Tensor, label: int | None, source: str) -> None:
+    """Bring-your-own-image callback: the found latent (and class) becomes the explorer's, as an uploaded latent does."""
+    if label is not None:
+        st.session_state.lx_label = label
+    use_latent(st.session_state.lx_model, latent, source, gallery.slider_count(model.card))
 
 
 # --- page ----------------------------------------------------------------------------------------
@@ -225,6 +234,11 @@ with st.expander("Save or load a latent"):
                      on_change=receive_upload, args=(card.id, model.latent_size, count, len(names)))
     if st.session_state.get("lx_upload_error"):
         st.error(st.session_state.lx_upload_error)
+
+with st.expander("Bring your own image: draw or upload one, find the latent closest to it"):
+    own_image_section(model, explore_found)
+with st.expander("Is it copying? The nearest training images to this picture"):
+    nearest_images_section(model, lambda label: principal(str(model.path), model_stamp(model), label, count, model)[0])
 
 
 @st.fragment
