@@ -1,0 +1,129 @@
+"""Bring your own image in a real browser: draw a digit with the mouse on the canvas, find its latent, see the
+reconstruction, explore from it; and upload a picture the same way. Skips, saying why, only when chromium or
+Playwright is unavailable or the shipped MNIST model is absent."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench._common import (CHROMIUM, StreamlitServer, exception_on_page, launch_chromium, page_url, upload_file,  # noqa: E402
+                           wait_app_idle)
+
+TIMEOUT_MS = 180_000
+MODEL = "dcgan-mnist"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"chromium is not installed ({CHROMIUM} missing)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.skip(f"the playwright package is not installed ({exc})")
+    pw = sync_playwright().start()
+    try:
+        try:
+            browser = launch_chromium(pw)
+        except Exception as exc:
+            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        yield browser
+        browser.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (REPO / "checkpoints" / MODEL / "card.json").is_file():
+        pytest.skip(f"checkpoints/{MODEL} is absent")
+    env = {"GANSTUDIO_CHECKPOINTS": str(REPO / "checkpoints"), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
+           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
+    try:
+        server.start(timeout=180)
+    except RuntimeError as exc:
+        pytest.fail(f"the Streamlit server did not start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def open_section(page, server) -> None:
+    page.goto(page_url(server.url, REPO / "pages" / "1_Latent_explorer.py", f"model={MODEL}&render=server"),
+              wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
+    wait_app_idle(page, TIMEOUT_MS)
+    page.get_by_text("Bring your own image", exact=False).first.click()
+    wait_app_idle(page, TIMEOUT_MS)
+
+
+def find_and_check_reconstruction(page) -> None:
+    find = page.get_by_role("button", name="Find its latent")
+    page.wait_for_function("() => { const b = Array.from(document.querySelectorAll('button')).find(b => b.innerText.includes('Find its latent'));"
+                           " return b && !b.disabled; }", timeout=TIMEOUT_MS)
+    find.click()
+    page.get_by_text("Closest the model draws").first.wait_for(timeout=TIMEOUT_MS)
+    wait_app_idle(page, TIMEOUT_MS)
+    reconstruction = page.locator('[data-testid="stImage"]', has_text="Closest the model draws").locator("img").first
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=reconstruction.element_handle())
+    assert page.get_by_text("Distance").count()
+    problem = exception_on_page(page)
+    assert problem is None, problem
+
+
+def test_draw_a_digit_and_see_its_reconstruction(server, page):
+    open_section(page, server)
+    canvas = page.locator('[data-testid="stMain"] canvas').last  # fabric.js's upper canvas takes the mouse
+    canvas.wait_for(timeout=TIMEOUT_MS)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box and box["width"] > 100, box
+    x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 21):  # a '1': one stroke down the middle
+        page.mouse.move(x0 + i * 0.5, y0 + i * box["height"] * 0.035)
+    page.mouse.up()
+    find_and_check_reconstruction(page)
+    assert page.get_by_text("Target: your drawing as the model sees it").count()
+
+    page.get_by_role("button", name="Explore from this latent").click()
+    page.get_by_text("latent from your picture (your drawing)", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    wait_app_idle(page, TIMEOUT_MS)
+    assert exception_on_page(page) is None
+    assert "z=" in page.url  # the explorer's URL now holds the found latent
+
+
+def test_upload_a_digit_and_see_its_reconstruction(server, page):
+    open_section(page, server)
+    page.locator('[data-testid="stRadio"]', has_text="Picture from").get_by_text("Upload", exact=True).click()
+    wait_app_idle(page, TIMEOUT_MS)
+    img = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(img).ellipse((50, 30, 150, 170), outline=0, width=16)  # a pencil '0' on paper
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    uploads = page.locator('[data-testid="stFileUploader"]')
+    index = next(i for i in range(uploads.count()) if "one digit or garment" in uploads.nth(i).inner_text())
+    upload_file(page, "zero.png", buf.getvalue(), "image/png", index=index)
+    wait_app_idle(page, TIMEOUT_MS)
+    find_and_check_reconstruction(page)
+    assert page.get_by_text("Target: the picture zero.png as the model sees it").count()
