@@ -607,3 +607,16 @@ def test_public_visitors_see_no_logs_commands_or_server_paths_of_runs(runs, tiny
     monkeypatch.setenv("GANSTUDIO_MODE", "private")
     at = page(PROGRESS, run="crashed")
     assert any("Traceback" in c.value for c in at.code), "the local user should still see the log"
+
+
+def test_the_mode_and_limits_can_come_from_secrets_toml(runs, tiny_mnist):
+    at = app_page(PROGRESS, 120)
+    at.secrets["ganstudio"] = {"mode": "public"}
+    at.run()
+    assert any("turned off" in i.value for i in at.info)
+    st_config.set_option("client.showErrorDetails", "full")
+    at = app_page(PROGRESS, 120)
+    at.secrets["ganstudio"] = {"mode": "private", "max_steps": 50}
+    at.run()
+    at = fill_form(at, tiny_mnist, "capped", steps=60)
+    assert any("at most 50 steps" in e for e in errors(at)), errors(at)
