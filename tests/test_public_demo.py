@@ -620,3 +620,21 @@ def test_the_mode_and_limits_can_come_from_secrets_toml(runs, tiny_mnist):
     at.run()
     at = fill_form(at, tiny_mnist, "capped", steps=60)
     assert any("at most 50 steps" in e for e in errors(at)), errors(at)
+
+
+def test_the_hostile_corpus_through_the_bring_your_own_image_uploader(tiny_checkpoints, monkeypatch, hostile_files):
+    monkeypatch.setenv("GANSTUDIO_CHECKPOINTS", str(tiny_checkpoints))
+    at = page("pages/1_Latent_explorer.py", model="tiny-dcgan")
+    assert_clean(at)
+    at.radio(key="lx_own_source").set_value("Upload").run()
+    for name, data in hostile_files.items():
+        at.file_uploader(key="lx_own_upload").set_value((name, data, _mime(name))).run()
+        at.button(key="lx_own_find").click()
+        grew = peak_growth(at.run)
+        assert_clean(at)
+        assert grew < MEMORY_BAR, f"peak RSS grew {grew / MB:.0f} MB on {name}"
+        result = at.session_state["lx_inversion"]
+        if name in EXPECTED_IMAGE_OUTCOME:
+            assert EXPECTED_IMAGE_OUTCOME[name] in result.get("error", ""), (name, result)
+        else:
+            assert "found" in result or result.get("error"), (name, result)
