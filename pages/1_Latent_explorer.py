@@ -26,6 +26,21 @@ def principal(path: str, stamp: float, label: int | None, count: int, _model) ->
     return explore.principal_directions(_model, k=count, labels=None if label is None else [label])
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def samples(path: str, stamp: float, seed: int, n: int, psi: float | None, label: int | None, _model) -> torch.Tensor:
+    """The grid's samples, kept per model and setting: going back to a model or seed seen before draws nothing."""
+    return _model.generate(_model.latents(seed, n, psi), gallery.sample_labels(_model.card, n, label))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def walk(path: str, stamp: float, start: int, end: int, steps: int, method: str, psi: float | None, label: int | None,
+         _model) -> tuple[torch.Tensor, bytes]:
+    """The walk's frames and its slide-sized GIF (encoding it is the slow part), kept per model and setting."""
+    latents = interpolate(_model.latents(start, 1, psi), _model.latents(end, 1, psi), steps, method)
+    images = _model.generate(latents, gallery.sample_labels(_model.card, steps, label))
+    return images, gallery.walk_gif(images)
+
+
 def slider_keys(mode: str, count: int) -> list[str]:
     return [f"lx_{mode}_{i}" for i in range(count)]
 
@@ -249,7 +264,7 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     st.subheader("Many samples from this seed")
     n = st.slider("Number of samples", 4, 36, 16, key="lx_n")
     latents = model.latents(seed, n, psi)
-    images = model.generate(latents, labels_for(n))
+    images = samples(str(model.path), model_stamp(model), seed, n, psi, label, model)
     nrow = gallery.grid_columns(n)
     show_image(gallery.numbered_grid(images, nrow, min_side=360), f"Samples 1 to {n}, numbered left to right, top to bottom",
                f"{card.id}_seed{seed}_grid{n}.png", key="lx_dl_grid", min_side=360)
@@ -305,11 +320,9 @@ def interpolation(model, seed: int, psi, label) -> None:
     end = int(cols[1].number_input("To seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_to"))
     steps = cols[2].slider("Steps", 3, 16, 8, key="lx_steps")
     method = cols[3].radio("Path", ("slerp", "lerp"), horizontal=True, key="lx_method", format_func=WALK_NAMES.get)
-    path = interpolate(model.latents(start, 1, psi), model.latents(end, 1, psi), steps, method)
-    images = model.generate(path, labels_for(steps))
+    images, animation = walk(str(model.path), model_stamp(model), start, end, steps, method, psi, label, model)
     show_image(grid(images, steps), f"Seed {start} → seed {end}, {steps} steps ({method})",
                f"{card.id}_seed{start}_to_{end}.png", key="lx_dl_strip", min_side=96)
-    animation = gallery.walk_gif(images)
     # at its own width: Streamlit shrinks a wider image by re-encoding it, which keeps only a GIF's first frame
     st.image(animation, caption="The same walk as an animation", width="content")
     st.download_button("Download GIF", animation, file_name=f"{card.id}_seed{start}_to_{end}.gif", mime="image/gif",
