@@ -27,17 +27,6 @@ def loss_figure(columns: dict[str, list[float]], marker_step: int | None = None,
     return fig
 
 
-def metric_bars(rows: list[dict], metric: str, title: str | None = None, floor: float | None = None) -> go.Figure:
-    """One bar per checkpoint for a metric; an optional dashed line for the real-data floor."""
-    labels = [r["label"] for r in rows if r.get(metric) is not None]
-    values = [r[metric] for r in rows if r.get(metric) is not None]
-    fig = go.Figure(go.Bar(x=labels, y=values, text=[f"{v:.3g}" for v in values], textposition="auto"))
-    if floor is not None:
-        fig.add_hline(y=floor, line_dash="dash", annotation_text="real-data floor")
-    fig.update_layout(title=title or metric, height=340, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
-
-
 def probability_bars(probabilities: dict[str, list[float]], classes: list[str]) -> go.Figure:
     """Side-by-side class probabilities of several classifiers (SGAN vs the plain one)."""
     fig = go.Figure()

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from PIL import Image
 
@@ -397,22 +396,6 @@ def metric_keys(rows: list[dict]) -> list[str]:
     for row in rows:
         keys += [k for k in row if k not in ("step", "epoch") and k not in keys]
     return keys
-
-
-def metrics_figure(rows: list[dict], labels: dict[str, str] | None = None) -> go.Figure | None:
-    """Each snapshot metric over training steps; None when no snapshot carries a metric."""
-    keys = metric_keys(rows)
-    if not keys:
-        return None
-    labels = labels or {}
-    fig = go.Figure()
-    for key in keys:
-        points = [(r["step"], r[key]) for r in rows if key in r]
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                 name=labels.get(key, key.replace("_", " "))))
-    fig.update_layout(xaxis_title="training step", yaxis_title="value at the snapshot", height=320,
-                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.25))
-    return fig
 
 
 def loss_thinning(steps_done: int, max_points: int = 4000) -> int:

@@ -208,9 +208,11 @@ def test_snapshot_rows_and_metric_chart():
     assert rows == [{"step": 10, "epoch": 0.1, "test_accuracy": 0.5}, {"step": 20, "epoch": 0.2, "test_accuracy": 0.7},
                     {"step": 30, "epoch": 0.3}]
     assert support.metric_keys(rows) == ["test_accuracy"]
-    fig = support.metrics_figure(rows, {"test_accuracy": "Accuracy"})
-    assert [t.name for t in fig.data] == ["Accuracy"] and list(fig.data[0].x) == [10, 20]
-    assert support.metrics_figure([{"step": 1, "epoch": 0.1}]) is None
+    from ui.charts import snapshot_metrics_figure
+
+    fig = snapshot_metrics_figure(rows)
+    assert [t.name for t in fig.data] == ["Classifier accuracy (semi-supervised)"] and list(fig.data[0].x) == [10, 20]
+    assert snapshot_metrics_figure([{"step": 1, "epoch": 0.1}]) is None
 
 
 def test_loss_thinning():
