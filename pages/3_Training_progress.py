@@ -248,6 +248,8 @@ def show_snapshot_metrics(card) -> None:
     st.subheader("Measurements at each snapshot")
     st.plotly_chart(figure, key=f"metrics_{card.id}", width="stretch")
     keys = quality_keys(support.metric_keys(rows))
+    st.caption("  \n".join(f"**{gallery.metric_label(k, card)}**: {gallery.metric_help(k)}" for k in keys
+                           if gallery.metric_help(k)))
     table = [{"Step": f"{r['step']:,}", "Epoch": f"{r['epoch']:.2f}" if isinstance(r.get("epoch"), (int, float)) else "",
               **{gallery.metric_label(k, card): gallery.format_metric(k, r[k]) if k in r else "" for k in keys}}
              for r in rows]

@@ -622,6 +622,7 @@ def test_snapshot_measurements_each_get_a_readable_panel(runs_dir):
     assert len(spec["data"]) == 2 and spec["data"][0]["yaxis"] != spec["data"][1]["yaxis"]
     assert spec["layout"]["yaxis"]["type"] == "log" and spec["layout"]["yaxis2"]["type"] == "linear"
     assert not any("samples" in t or "eval" in t for t in titles)
+    assert any("**Distance to real images (FID)**: Fréchet distance" in c.value for c in at.caption)  # explained
 
 
 def test_sgan_chart_names_every_digit(sgan_root, monkeypatch):
