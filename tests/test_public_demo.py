@@ -638,3 +638,15 @@ def test_the_hostile_corpus_through_the_bring_your_own_image_uploader(tiny_check
             assert EXPECTED_IMAGE_OUTCOME[name] in result.get("error", ""), (name, result)
         else:
             assert "found" in result or result.get("error"), (name, result)
+
+
+@pytest.mark.parametrize("page_file", ["app.py", "pages/1_Latent_explorer.py", "pages/5_CycleGAN_translate.py"])
+def test_every_page_hides_error_details_from_public_visitors(runs, monkeypatch, page_file):
+    monkeypatch.setenv("GANSTUDIO_MODE", "public")
+    st_config.set_option("client.showErrorDetails", "full")
+    try:
+        at = page(page_file)
+        assert_clean(at)
+        assert st_config.get_option("client.showErrorDetails") == "none"
+    finally:
+        st_config.set_option("client.showErrorDetails", "full")

@@ -11,6 +11,7 @@ from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
 from ganmodels.device import describe_device, pick_device, set_cpu_threads
 from ganmodels.images import png_bytes, upscale
+from ui import access
 from ui import presenter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +161,9 @@ def page_title(path: Path) -> str:
 
 def sidebar_header() -> None:
     """Top of every sidebar: the page links, with the home page called "Home" (Streamlit's own list would name it
-    after app.py, which means nothing to a visitor), then the device the models run on."""
+    after app.py, which means nothing to a visitor), then the device the models run on. Every page draws it first,
+    so it also applies the server's mode (a public visitor's errors show no details)."""
+    access.is_public()
     st.sidebar.page_link("app.py", label="Home")
     for page in page_files():
         st.sidebar.page_link(f"pages/{page.name}", label=page_title(page))
