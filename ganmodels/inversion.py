@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .checkpoint import LoadedModel
 from .images import DecodedImage, decode_upload, from_pil
@@ -21,6 +21,8 @@ from .images import DecodedImage, decode_upload, from_pil
 MAX_TARGET_SIDE = 512
 # Pixels brighter than this share of the range (after the background is made dark) count as the drawing.
 INK_THRESHOLD = 0.2
+# The least difference between a picture's background and its brightest part (0-1) that counts as a subject.
+MIN_CONTRAST = 0.15
 MAX_RESTARTS = 64
 MAX_STEPS = 2000
 MAX_POOL = 4096
@@ -99,40 +101,38 @@ def decode_target(data: bytes) -> DecodedImage:
 
 
 def prepare_target(image: Image.Image, style: TargetStyle, fit: bool = True) -> Target:
-    """A user's picture shaped like the model's: its polarity, the subject cropped and scaled to fill the frame as the
-    model's subjects do (when `fit`), then the model's size and channels."""
+    """A user's picture shaped like the model's: its polarity; its levels stretched so the background is the model's
+    (grey paper in a photo becomes black for MNIST); the subject cropped and scaled to fill the frame as the model's
+    subjects do (when `fit`); then the model's size and channels."""
     notes: list[str] = []
-    rgb = image.convert("RGB")
-    gray = np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]).mean()
-    invert = (border > 0.5) == style.dark_background
-    if invert:
-        rgb = ImageOps.invert(rgb)
-        gray = 1.0 - gray
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    gray = pixels.mean(2)
+    light_background = float(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]).mean()) > 0.5
+    ink = 1.0 - pixels if light_background else pixels  # the subject bright on a dark background, whatever was given
+    ink_gray = ink.mean(2)
+    background = float(np.median(np.concatenate([ink_gray[0], ink_gray[-1], ink_gray[:, 0], ink_gray[:, -1]])))
+    peak = float(np.percentile(ink_gray, 99.5))
+    if peak - background < MIN_CONTRAST:
+        raise InversionError("The picture is blank or too faint: draw or upload one subject that stands out from its background.")
+    ink = np.clip((ink - background) / (peak - background), 0.0, 1.0)
+    if light_background == style.dark_background:
         notes.append("colours inverted: the model draws " + ("light on dark" if style.dark_background else "dark on light"))
-    ink = gray if style.dark_background else 1.0 - gray
-    box = _content_box(ink)
+    if background > 0.05 or peak < 0.95:
+        notes.append("levels stretched to a clean background")
+    box = _content_box(ink.mean(2))
     if box is None:
         raise InversionError("The picture is blank: draw or upload something first.")
+    top, left, bottom, right = box if fit else (0, 0, ink.shape[0], ink.shape[1])
+    frame = max(1, math.ceil(max(bottom - top, right - left) / (style.fill if fit else 1.0)))
     if fit:
-        top, left, bottom, right = box
-        side = max(bottom - top, right - left)
-        frame = max(1, math.ceil(side / style.fill))
-        cy, cx = (top + bottom) / 2, (left + right) / 2
-        half = frame / 2
-        crop = (round(cx - half), round(cy - half), round(cx - half) + frame, round(cy - half) + frame)
-        background = (0, 0, 0) if style.dark_background else (255, 255, 255)
-        canvas = Image.new("RGB", (frame, frame), background)
-        canvas.paste(rgb.crop((max(0, crop[0]), max(0, crop[1]), min(rgb.width, crop[2]), min(rgb.height, crop[3]))),
-                     (max(0, -crop[0]), max(0, -crop[1])))
-        rgb = canvas
         notes.append(f"subject centred and scaled to fill {style.fill:.0%} of the frame, as the model's do")
-    elif rgb.width != rgb.height:
-        side = max(rgb.size)
-        canvas = Image.new("RGB", (side, side), (0, 0, 0) if style.dark_background else (255, 255, 255))
-        canvas.paste(rgb, ((side - rgb.width) // 2, (side - rgb.height) // 2))
-        rgb = canvas
-    small = rgb.resize((style.image_size, style.image_size), Image.BOX if rgb.width >= style.image_size else Image.BICUBIC)
+    square = np.zeros((frame, frame, 3), dtype=np.float32)  # the subject centred on the model's background
+    y0, x0 = (frame - (bottom - top)) // 2, (frame - (right - left)) // 2
+    square[y0 : y0 + bottom - top, x0 : x0 + right - left] = ink[top:bottom, left:right]
+    if not style.dark_background:
+        square = 1.0 - square
+    picture = Image.fromarray((square * 255).round().astype(np.uint8), mode="RGB")
+    small = picture.resize((style.image_size, style.image_size), Image.BOX if frame >= style.image_size else Image.BICUBIC)
     return Target(from_pil(small, style.channels), notes)
 
 
@@ -150,7 +150,8 @@ def invert(model: LoadedModel, target: torch.Tensor, restarts: int = 8, steps: i
     latents paired with every class) and the `restarts` closest become the starting points; they are then optimised
     together with Adam, each step one batched generator call. The loss compares the pictures and their 4×-shrunk
     versions, which smooths the landscape early on, and a weak prior keeps each latent's length near a random
-    latent's, so the explorer's sliders act on it as on a seed. `time_limit` (seconds) stops early with the best so far.
+    latent's, so the explorer's sliders act on it as on a seed. `time_limit` (seconds) stops early with the best so far,
+    though never before a third of the steps: on a busy server a poor answer on time helps nobody.
     """
     if model.family.translator:
         raise InversionError("This model translates pictures; it has no latent to find.")
@@ -184,7 +185,7 @@ def invert(model: LoadedModel, target: torch.Tensor, restarts: int = 8, steps: i
             better = pixel < best_pixel
             best_pixel = torch.where(better, pixel, best_pixel)
             best_z[better] = z[better]
-        if step == steps or (time_limit is not None and time.perf_counter() - started > time_limit):
+        if step == steps or (step >= steps // 3 and time_limit is not None and time.perf_counter() - started > time_limit):
             break
         for group in optimiser.param_groups:  # cosine decay: big moves first, then settle
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))

@@ -67,6 +67,8 @@ class TrainingIndex:
         self.feature_norms = self.features.square().sum(1)
         self.pixel_norms = torch.cat([self._pixels(i).square().sum(1) for i in range(0, len(images), PIXEL_CHUNK)])
         self.cache_file, self.built = cache_file, built  # built: the features were computed now, not read from disk
+        with torch.inference_mode():  # the first call of a net allocates its workspaces: done here, not in a lookup
+            self.reference.net.features(torch.zeros(1, *images.shape[1:]))
 
     def _pixels(self, start: int) -> torch.Tensor:
         return self.images[start : start + PIXEL_CHUNK].flatten(1).float().div_(127.5).sub_(1.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,31 +15,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import (CHROMIUM, StreamlitServer, exception_on_page, launch_chromium, page_url, upload_file,  # noqa: E402
-                           wait_app_idle)
+from bench._common import StreamlitServer, exception_on_page, page_url, upload_file, wait_app_idle  # noqa: E402
+from test_e2e_browser import browser  # noqa: E402,F401  (the same Chromium fixture: skips when it cannot start)
 
 TIMEOUT_MS = 180_000
+FIND_ENABLED_JS = ("() => { const b = Array.from(document.querySelectorAll('button'))"
+                   ".find(b => b.innerText.includes('Find its latent')); return b && !b.disabled; }")
 MODEL = "dcgan-mnist"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"chromium is not installed ({CHROMIUM} missing)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.skip(f"the playwright package is not installed ({exc})")
-    pw = sync_playwright().start()
-    try:
-        try:
-            browser = launch_chromium(pw)
-        except Exception as exc:
-            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        yield browser
-        browser.close()
-    finally:
-        pw.stop()
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +58,8 @@ def open_section(page, server) -> None:
 
 
 def find_and_check_reconstruction(page) -> None:
-    find = page.get_by_role("button", name="Find its latent")
-    page.wait_for_function("() => { const b = Array.from(document.querySelectorAll('button')).find(b => b.innerText.includes('Find its latent'));"
-                           " return b && !b.disabled; }", timeout=TIMEOUT_MS)
-    find.click()
+    page.wait_for_function(FIND_ENABLED_JS, timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Find its latent").click()
     page.get_by_text("Closest the model draws").first.wait_for(timeout=TIMEOUT_MS)
     wait_app_idle(page, TIMEOUT_MS)
     reconstruction = page.locator('[data-testid="stImage"]', has_text="Closest the model draws").locator("img").first
@@ -98,11 +77,17 @@ def test_draw_a_digit_and_see_its_reconstruction(server, page):
     box = canvas.bounding_box()
     assert box and box["width"] > 100, box
     x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for i in range(1, 21):  # a '1': one stroke down the middle
-        page.mouse.move(x0 + i * 0.5, y0 + i * box["height"] * 0.035)
-    page.mouse.up()
+    for attempt in range(4):  # a stroke made before the canvas script is ready is lost: draw again until it counts
+        page.mouse.move(x0 + attempt * 10, y0)
+        page.mouse.down()
+        for i in range(1, 21):  # a '1': one stroke down the middle
+            page.mouse.move(x0 + attempt * 10 + i * 0.5, y0 + i * box["height"] * 0.035)
+        page.mouse.up()
+        try:
+            page.wait_for_function(FIND_ENABLED_JS, timeout=45_000)
+            break
+        except Exception:
+            continue
     find_and_check_reconstruction(page)
     assert page.get_by_text("Target: your drawing as the model sees it").count()
 
@@ -121,6 +106,7 @@ def test_upload_a_digit_and_see_its_reconstruction(server, page):
     ImageDraw.Draw(img).ellipse((50, 30, 150, 170), outline=0, width=16)  # a pencil '0' on paper
     buf = io.BytesIO()
     img.save(buf, format="PNG")
+    page.locator('[data-testid="stFileUploader"]', has_text="one digit or garment").wait_for(timeout=TIMEOUT_MS)
     uploads = page.locator('[data-testid="stFileUploader"]')
     index = next(i for i in range(uploads.count()) if "one digit or garment" in uploads.nth(i).inner_text())
     upload_file(page, "zero.png", buf.getvalue(), "image/png", index=index)

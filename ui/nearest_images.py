@@ -107,5 +107,8 @@ def _look_up(model: LoadedModel, dataset: str, picture: torch.Tensor, cache_file
     except nearest.NearestError as exc:
         st.session_state[STATE] = {"model": card.id, "error": str(exc)}
         return
+    except Exception as exc:  # unreadable cache folder, memory: a message, never a traceback
+        st.session_state[STATE] = {"model": card.id, "error": f"The lookup failed ({type(exc).__name__}: {exc})."}
+        return
     st.session_state[STATE] = {"model": card.id, "query": to_pil(picture), "features": by_features, "pixels": by_pixels,
                                "count": len(index.images), "ms": ms}

@@ -11,6 +11,7 @@ from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import ImageDecodeError, to_pil, upscale
 
 CANVAS_SIDE = 280
+SHOWN_SIDE = 168  # target and reconstruction, side by side
 # Longest the app lets one inversion run on a busy server; it stops with the best latent found so far.
 TIME_LIMIT_S = 2.5
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
@@ -58,6 +59,9 @@ def _find(model: LoadedModel, data: bytes, source: str, fit: bool) -> None:
     except (ImageDecodeError, inversion.InversionError) as exc:
         st.session_state[STATE] = {"model": model.card.id, "error": str(exc)}
         return
+    except Exception as exc:  # a dropped-in generator can fail in its own ways: a message, never a traceback
+        st.session_state[STATE] = {"model": model.card.id, "error": f"The search failed ({type(exc).__name__}: {exc})."}
+        return
     st.session_state[STATE] = {"model": model.card.id, "source": source, "found": found,
                                "target": to_pil(target.image[0]), "notes": decoded.notes + target.notes}
 
@@ -86,13 +90,15 @@ def own_image_section(model: LoadedModel, explore_from: Callable[[torch.Tensor, 
     found: inversion.Inversion = result["found"]
     target_col, found_col = st.columns(2)
     with target_col:
-        st.image(upscale(result["target"], 168), caption=f"Target: {result['source']} as the model sees it", output_format="PNG")
+        st.image(upscale(result["target"], SHOWN_SIDE), caption=f"Target: {result['source']} as the model sees it",
+                 width=SHOWN_SIDE, output_format="PNG")
     with found_col:
         label_note = ""
         if found.label is not None:
             names = list(card.dataset.get("classes") or [])
             label_note = f", class {names[found.label] if found.label < len(names) else found.label}"
-        st.image(upscale(to_pil(found.image[0]), 168), caption=f"Closest the model draws{label_note}", output_format="PNG")
+        st.image(upscale(to_pil(found.image[0]), SHOWN_SIDE), caption=f"Closest the model draws{label_note}",
+                 width=SHOWN_SIDE, output_format="PNG")
     st.metric("Distance", f"{found.distance:.3f}",
               help="Root-mean-square pixel difference on a 0-1 scale: 0 is identical, about 0.1 looks alike.")
     notes = "; ".join(result["notes"])
