@@ -48,15 +48,14 @@ def first_picture(context, url: str) -> float:
     return seconds
 
 
-def choose_model(page, title: str) -> None:
-    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
-    page.get_by_role("option", name=title, exact=True).click()
-
-
 def switch_seconds(page, title: str, before: str | None) -> float:
-    """Choose a model; seconds until the explorer's picture (caption 'seed …') is a new, decoded image."""
+    """Open the sidebar's model list, then choose a model: seconds from that choice until the explorer's picture
+    (caption 'seed …') is a new, decoded image."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    option = page.get_by_role("option", name=title, exact=True)
+    option.wait_for()
     t0 = time.perf_counter()
-    choose_model(page, title)
+    option.click()
     page.wait_for_function(f"(before) => {{ const s = ({MAIN_SRC_JS})('seed '); return s && s !== before; }}",
                            arg=before, timeout=TIMEOUT, polling="raf")
     seconds = time.perf_counter() - t0

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 SCRIPTS = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_"))
-BROWSER_SCRIPTS = {"slider_latency.py", "concurrent_sessions.py", "cold_start.py"}
+BROWSER_SCRIPTS = {"slider_latency.py", "concurrent_sessions.py", "cold_start.py", "demo_latency.py"}
 
 
 def test_every_issue_benchmark_exists():
