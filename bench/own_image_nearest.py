@@ -116,9 +116,10 @@ def bench_nearest(dataset: str, data_root: Path | None, reference_root: Path | N
             mine = index.in_pixels(picture, 5)
             t2 = time.perf_counter()
             distances = (index.images.float() / 127.5 - 1 - picture).flatten(1).square().mean(1).sqrt() / 2
-            baseline = distances.topk(5, largest=False).indices.tolist()
+            baseline = distances.topk(5, largest=False).values
             t3 = time.perf_counter()
-        assert [m.index for m in mine] == baseline, "the fast pixel lookup disagrees with the naive one"
+        # the same neighbours, up to ties that float rounding may order either way
+        assert torch.allclose(distances[[m.index for m in mine]], baseline, atol=1e-4), "the fast lookup disagrees"
         feature_ms.append((t1 - t0) * 1000)
         pixel_ms.append((t2 - t1) * 1000)
         ours.append((t2 - t0) * 1000)
