@@ -48,8 +48,8 @@ def page(browser):
     context.close()
 
 
-def open_section(page, server) -> None:
-    page.goto(page_url(server.url, REPO / "pages" / "1_Latent_explorer.py", f"model={MODEL}&render=server"),
+def open_section(page, server, query: str = "") -> None:
+    page.goto(page_url(server.url, REPO / "pages" / "1_Latent_explorer.py", f"model={MODEL}{query}"),
               wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
     wait_app_idle(page, TIMEOUT_MS)
@@ -70,7 +70,7 @@ def find_and_check_reconstruction(page) -> None:
 
 
 def test_draw_a_digit_and_see_its_reconstruction(server, page):
-    open_section(page, server)
+    open_section(page, server, "&render=server")  # the explorer's picture drawn by the server, as when WebAssembly is missing
     canvas = page.locator('[data-testid="stMain"] canvas').last  # fabric.js's upper canvas takes the mouse
     canvas.wait_for(timeout=TIMEOUT_MS)
     canvas.scroll_into_view_if_needed()
@@ -99,7 +99,7 @@ def test_draw_a_digit_and_see_its_reconstruction(server, page):
 
 
 def test_upload_a_digit_and_see_its_reconstruction(server, page):
-    open_section(page, server)
+    open_section(page, server)  # the explorer's picture drawn in the browser (the default)
     page.locator('[data-testid="stRadio"]', has_text="Picture from").get_by_text("Upload", exact=True).click()
     wait_app_idle(page, TIMEOUT_MS)
     img = Image.new("L", (200, 200), 255)
@@ -113,3 +113,8 @@ def test_upload_a_digit_and_see_its_reconstruction(server, page):
     wait_app_idle(page, TIMEOUT_MS)
     find_and_check_reconstruction(page)
     assert page.get_by_text("Target: the picture zero.png as the model sees it").count()
+    page.get_by_role("button", name="Explore from this latent").click()
+    page.get_by_text("latent from your picture (the picture zero.png)", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+    wait_app_idle(page, TIMEOUT_MS)
+    assert exception_on_page(page) is None
+    assert "z=" in page.url
