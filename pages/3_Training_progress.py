@@ -15,7 +15,7 @@ from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, read_card_cached, read_losses_incremental, run_status
 from ui.charts import quality_keys, snapshot_metrics_figure
-from ui import access
+from ui import access, presenter
 from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
@@ -333,6 +333,8 @@ if card.description:
 if run.status == "stopped":
     show_stopped(run.folder)
 
+if presenter.active():  # a projector or a stand: the snapshots play by themselves, the details stay below
+    presenter.snapshot_loop(run.folder, support.snapshots(card))
 st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
 
 commands = None if access.is_public() else support.training_commands(card)  # they name server paths
