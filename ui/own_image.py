@@ -15,6 +15,7 @@ SHOWN_SIDE = 168  # target and reconstruction, side by side
 # Longest the app lets one inversion run on a busy server; it stops with the best latent found so far.
 TIME_LIMIT_S = 2.5
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+MAX_UPLOAD_MB = 10  # refused by the browser and the server before it is read; a phone photo fits
 STATE = "lx_inversion"
 
 
@@ -44,7 +45,8 @@ def _picture_bytes(model_id: str) -> tuple[bytes | None, str]:
     if source == "Draw":
         return _canvas_png(model_id), "your drawing"
     upload = st.file_uploader("Upload a picture of one digit or garment", type=UPLOAD_TYPES, key="lx_own_upload",
-                              help="Any size up to the upload limit; it is shrunk to the model's size.")
+                              max_upload_size=MAX_UPLOAD_MB,
+                              help=f"A photo or scan up to {MAX_UPLOAD_MB} MB; it is shrunk to the model's size.")
     return (upload.getvalue(), f"the picture {upload.name}") if upload is not None else (None, "")
 
 
