@@ -27,6 +27,14 @@ def model_key(model) -> str:
         return str(model.path)
 
 
+@st.cache_data(show_spinner=False, max_entries=12)
+def shared_translation(key: str, _data: bytes, direction: str, max_side: int, blend: bool, _model) -> Translation:
+    """Translations shared by every visitor of this server, so a photo and setting someone translated before (the
+    example photos, at a stand) comes back at once; `key` (translation_key) names the photo, the setting and the
+    model. Bounded to a dozen results; failures are not kept."""
+    return translate_upload(_model, _data, direction, "photo", max_side, blend)
+
+
 def translate_cached(model, name: str, data: bytes, direction: str, max_side: int, blend: bool) -> tuple[str, Translation | str]:
     """(cache key, Translation or the reason it failed); reruns reuse results kept in the session."""
     cache: OrderedDict = st.session_state.setdefault("cg_cache", OrderedDict())
@@ -37,7 +45,7 @@ def translate_cached(model, name: str, data: bytes, direction: str, max_side: in
         return key, replace(entry, name=name) if isinstance(entry, Translation) else entry
     try:
         with st.spinner(f"Translating {name}…"):
-            entry: Translation | str = translate_upload(model, data, direction, name, max_side, blend)
+            entry: Translation | str = replace(shared_translation(key, data, direction, max_side, blend, model), name=name)
     except ImageDecodeError as exc:
         entry = str(exc)
     except MemoryError:

@@ -660,3 +660,29 @@ def test_presenter_mode_plays_the_snapshots(runs_dir):
         shown += [c for img in at.image for c in img.captions if c.startswith("Training step")]
         at.run()
     assert shown == ["Training step 2 of 4", "Training step 4 of 4", "Training step 2 of 4"]
+
+
+def test_cyclegan_visitors_share_translations(cyclegan_root, monkeypatch):
+    """Issue 49 #7: a photo and setting one visitor translated (an example, at a stand) is not translated again for
+    the next visitor's session."""
+    calls = []
+    real = translate_module.translate_upload
+
+    def counting(*args, **kwargs):
+        calls.append(args[2:])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(translate_module, "translate_upload", counting)
+    first = cyclegan_page("tiny", cyclegan_root, monkeypatch)
+    first.multiselect(key="cg_examples_a2b").set_value(["2.jpg"]).run()
+    assert_clean(first)
+    assert len(calls) == 1
+    second = cyclegan_page("tiny", cyclegan_root, monkeypatch)  # a new browser session
+    second.multiselect(key="cg_examples_a2b").set_value(["2.jpg"]).run()
+    assert_clean(second)
+    assert len(calls) == 1 and [s.value for s in second.subheader] == ["2.jpg"]
+    assert image_of(second, "Translated") == image_of(first, "Translated")
+
+
+def image_of(at: AppTest, caption_start: str) -> str:
+    return next(img.value[0] for img in at.image if img.captions and img.captions[0].startswith(caption_start))
