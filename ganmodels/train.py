@@ -33,6 +33,7 @@ from .data import (CLASS_NAMES, FOLDER_DATASETS, IDX_DATASETS, LABELLED_DATASETS
                    load_class_folder, load_image_folder, load_labelled, load_unpaired, split_folder,
                    subset_per_class)
 from .device import pick_device, set_cpu_threads
+from .distributed import SINGLE, Ranks, broadcast, launched_ranks, mean_and_sum, start, stop
 from .families.base import PRECISIONS, resolve_precision
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
@@ -203,7 +204,10 @@ def _recorded_precision(requested: str, device: torch.device) -> str:
 
 
 class Run:
-    """One training run in its folder: start fresh or resume, step, snapshot."""
+    """One training run in its folder: start fresh or resume, step, snapshot. Under torchrun every rank holds a
+    Run and trains its share of each batch, and only rank 0 writes the folder."""
+
+    ranks: Ranks = SINGLE
 
     def __init__(self, folder: Path, card: ModelCard, trainer, fixed: dict, data: dict, step: int, device):
         self.folder, self.card, self.trainer, self.fixed, self.data, self.step, self.device = folder, card, trainer, fixed, data, step, device
@@ -223,7 +227,9 @@ class Run:
         family = FAMILIES[cfg.family]
         if "image_size" in cfg.arch_overrides:  # it would disagree with the size the data are loaded at
             raise SystemExit("give the image size with --image-size, not --arch image_size")
-        device = pick_device(cfg.device)
+        ranks = launched_ranks()
+        _refuse_undistributable(family, ranks)
+        device = start(ranks, pick_device(cfg.device))
         source = _init_source(cfg) if cfg.init_from else None
         channels = 1 if cfg.dataset in IDX_DATASETS else 3
         size = cfg.image_size or (source.card.image_size if source else None) or (
@@ -254,7 +260,7 @@ class Run:
         hp["precision"] = _recorded_precision(hp.get("precision", cfg.precision), device)
         hp["total_steps"] = cfg.steps
         hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // SNAPSHOTS_PER_RUN)
-        name = cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = broadcast(ranks, cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
         folder = Path(cfg.runs_dir) / name
         if (folder / STATE_NAME).exists():
             raise SystemExit(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
@@ -268,7 +274,7 @@ class Run:
             id=name, family=cfg.family, arch=arch, dataset=dataset_info, title=f"{family.title} on {dataset_info['name']}",
             description=family.summary,
             training={"hparams": hp, "seed": cfg.seed, "steps_done": 0, "total_steps": cfg.steps, "device": str(device),
-                      "seconds": 0.0, "status": "running"},
+                      "world_size": ranks.world_size, "seconds": 0.0, "status": "running"},
         )
         torch.manual_seed(cfg.seed)
         try:
@@ -285,15 +291,18 @@ class Run:
                                           "note": "generator weights only: the discriminator and optimizers start fresh"}
         try:
             trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
+            trainer.distribute(ranks)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         fixed = family.fixed_inputs(arch, cfg.seed + 12345, data)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in fixed.items()}, str(folder / FIXED_NAME))
-        card.save(folder)
         run = cls(folder, card, trainer, fixed, data, 0, device)
-        with open(run.losses_path, "w", newline=""):
-            pass
+        run.ranks = ranks
+        if ranks.writes:
+            folder.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in fixed.items()}, str(folder / FIXED_NAME))
+            card.save(folder)
+            with open(run.losses_path, "w", newline=""):
+                pass
         return run
 
     @classmethod
@@ -312,7 +321,9 @@ class Run:
         family = get_family(card.family)
         _refuse_unknown_keys(family, {}, hp_overrides or {}, card.image_size, card.channels)
         hp = card.training["hparams"]
-        dev = pick_device(device)
+        ranks = launched_ranks()
+        _refuse_undistributable(family, ranks)
+        dev = start(ranks, pick_device(device))
         hp.update(hp_overrides or {})
         hp["precision"] = _recorded_precision(hp.get("precision", "fp32"), dev)
         if extra_steps:
@@ -329,21 +340,28 @@ class Run:
         state = torch.load(state_path, map_location=dev, weights_only=True)
         trainer.load_state_dict(state["trainer"])
         torch.set_rng_state(state["torch_rng"])
+        try:  # after the state is loaded: every rank holds it, and the nets' wrappers see the loaded weights
+            trainer.distribute(ranks)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         step = trainer.steps_done = int(state["step"])
         fixed = load_file(str(folder / FIXED_NAME))
         # Anything logged or snapshotted after the state we resume from is replayed, so drop it.
         card.snapshots = [s for s in card.snapshots if s["step"] <= step]
-        card.training.update(steps_done=step, status="running")
+        card.training.update(steps_done=step, status="running", world_size=ranks.world_size)
         run = cls(folder, card, trainer, fixed, data, step, dev)
+        run.ranks = ranks
         run._truncate_losses(step)
         return run
 
     def _truncate_losses(self, step: int) -> None:
-        if self.losses_path.is_file():
+        if self.ranks.writes and self.losses_path.is_file():
             write_losses_up_to(self.losses_path, self.losses_path, step)
 
     # --- snapshots --------------------------------------------------------------------------
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict | None:
+        if not self.ranks.writes:
+            return None
         G = self.trainer.output_generator
         was_training = G.training
         G.eval()
@@ -364,6 +382,8 @@ class Run:
     def save_state(self) -> None:
         """The card's progress and state.pt at this step: what --resume continues from."""
         self.card.training["steps_done"] = self.step
+        if not self.ranks.writes:
+            return
         self.card.save(self.folder)
         _atomic_torch_save({"trainer": self.trainer.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()},
                            self.folder / STATE_NAME)
@@ -385,10 +405,14 @@ class Run:
         for net in companions.values():
             net.eval()
         self.card.training["status"] = "finished"
+        if not self.ranks.writes:
+            return
         save_model_folder(self.folder, self.card, self.trainer.output_generator, companions)
         self.write_status({"status": "finished"})
 
     def write_status(self, extra: dict) -> None:
+        if not self.ranks.writes:
+            return
         _write_json(self.status_path, {"step": self.step, "total_steps": self.card.training["total_steps"], "pid": os.getpid(),
                                        "updated": time.time(), **extra})
 
@@ -403,7 +427,8 @@ class Run:
         if snapshots:
             hp["snapshot_every"] = max(1, (total - self.step) // snapshots)
         self.card.training["planned"] = True
-        self.card.save(self.folder)
+        if self.ranks.writes:
+            self.card.save(self.folder)
         return total
 
     def train(self, progress: bool = True, minutes: float | None = None, snapshots: int | None = None,
@@ -418,19 +443,28 @@ class Run:
         planned = budget is None
         if not planned:
             self.card.training.update(minutes=minutes, planned=False)
-            self.card.save(self.folder)
+            if self.ranks.writes:
+                self.card.save(self.folder)
         log_every = LOG_EVERY
         per_step = self.trainer.hp["batch_size"] * self.trainer.hp.get("n_critic", 1)
         started, started_step, t_prev = time.time(), self.step, self.card.training.get("seconds", 0.0)
         buffer: list[dict] = []
-        bar = tqdm(total=total, initial=self.step, desc=self.card.id, unit="step", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(total=total, initial=self.step, desc=self.card.id, unit="step", disable=not (progress and self.ranks.writes),
+                   dynamic_ncols=True)
         log, writer = None, None
         try:
             while self.step < total:
                 losses = self.trainer.update()
                 self.step += 1
-                if not planned and (elapsed := time.time() - started) >= max(10.0, 0.1 * budget):
-                    total = self.plan_steps((self.step - started_step) / elapsed, budget - elapsed, snapshots)
+                elapsed = time.time() - started if not planned and self.ranks.writes else 0.0
+                plan_now = not planned and self.ranks.writes and elapsed >= max(10.0, 0.1 * budget)
+                # the ranks agree at every step: losses are their mean; a stop signal any of them got, and rank 0's
+                # clock for a time-boxed run, hold for all, so they pause or plan at the same step
+                losses, (stopping, plan_now, speed, seconds_left) = mean_and_sum(self.ranks, losses, [
+                    float(self.stop_signal is not None), float(plan_now),
+                    (self.step - started_step) / elapsed if plan_now else 0.0, budget - elapsed if plan_now else 0.0])
+                if plan_now:
+                    total = self.plan_steps(speed, seconds_left, snapshots)
                     every, planned = int(self.card.training["hparams"]["snapshot_every"]), True
                     bar.reset(total=total)
                     bar.update(self.step)
@@ -438,10 +472,12 @@ class Run:
                     raise FloatingPointError(f"non-finite loss at step {self.step}: {losses}")
                 logged = {k: loss_value(v) for k, v in losses.items()}
                 buffer.append({"step": self.step, "epoch": round(self.trainer.epoch, 4), **logged})
-                if writer is None:
+                if writer is None and self.ranks.writes:
                     log, writer = open_loss_log(self.losses_path, list(buffer[0]))
-                pausing = self.step < total and (self.step == stop_at or self.stop_signal is not None)
-                if self.step % log_every == 0 or self.step == total or self.step % every == 0 or pausing:
+                pausing = self.step < total and (self.step == stop_at or bool(stopping))
+                if not self.ranks.writes:
+                    buffer.clear()
+                elif self.step % log_every == 0 or self.step == total or self.step % every == 0 or pausing:
                     writer.writerows(buffer)
                     log.flush()
                     buffer.clear()
@@ -457,6 +493,7 @@ class Run:
                     self.snapshot()
                 if pausing:
                     why = (f"{signal.Signals(self.stop_signal).name} at step {self.step}" if self.stop_signal is not None
+                           else f"a stop signal to another process at step {self.step}" if stopping
                            else f"--stop-at {stop_at}")
                     self.pause(why)
                     return self.folder
@@ -470,6 +507,12 @@ class Run:
         self.card.training["seconds"] = round(t_prev + time.time() - started, 1)
         self.finish()
         return self.folder
+
+
+def _refuse_undistributable(family, ranks: Ranks) -> None:
+    if ranks.active and not family.distributable:
+        raise SystemExit(f"{family.name} does not train under torchrun yet (one process only): its training step reaches "
+                         "into its networks beyond forward(), which DistributedDataParallel does not forward")
 
 
 def _init_source(cfg: TrainConfig):
@@ -592,7 +635,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop_at is not None and (problem := _stop_at_problem(args, steps)):
         print(f"error: --stop-at {args.stop_at}: {problem}", file=sys.stderr)
         return 2
-    command = "python -m ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
+    ranks = launched_ranks()
+    launcher = f"torchrun --nproc_per_node {ranks.world_size} -m" if ranks.active else "python -m"
+    command = f"{launcher} ganmodels.train " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         if args.resume:
             run = Run.resume(args.resume, args.device, steps, {**_parse_overrides(args.hp), **_resume_overrides(args, parser)},
@@ -622,11 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    if not run.paused:
+        stop(run.ranks)
+    if run.ranks.writes and not run.paused:
         print(f"finished: {folder}")
-        return 0
-    print(f"paused at step {run.step} ({run.paused}); continue with: "
-          f"python -m ganmodels.train --resume {shlex.quote(str(folder))}")
+    elif run.ranks.writes:
+        print(f"paused at step {run.step} ({run.paused}); continue with: "
+              f"{launcher} ganmodels.train --resume {shlex.quote(str(folder))}")
     return 0 if run.stop_signal is None else 128 + run.stop_signal
 
 

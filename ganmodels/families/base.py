@@ -1,13 +1,15 @@
 """What every model family provides, and the pieces their training steps share."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..distributed import SINGLE, Ranks, cross_rank_batchnorm, local_rows, unwrapped, wrap
 from ..latent import one_hot
 
 
@@ -67,12 +69,14 @@ def resolve_precision(requested: str, device: torch.device) -> str:
 @contextmanager
 def frozen(net: nn.Module):
     """No weight gradients for `net` inside: D's would be thrown away by its next zero_grad anyway
-    (junyanz CycleGAN's set_requires_grad(netD, False)); gradients still flow through it to G."""
+    (junyanz CycleGAN's set_requires_grad(netD, False)); gradients still flow through it to G. A net in
+    DistributedDataParallel also skips its gradient all-reduce there (no_sync), as it has no gradients to average."""
     params = [p for p in net.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
     try:
-        yield
+        with net.no_sync() if isinstance(net, DistributedDataParallel) else nullcontext():
+            yield
     finally:
         for p in params:
             p.requires_grad_(True)
@@ -116,6 +120,8 @@ def to_float_images(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 class GANTrainer:
     """Holds the networks, optimizers and data cursor of one run; `step()` is one G+D update."""
 
+    ranks: Ranks = SINGLE  # distribute() sets it under torchrun
+
     def __init__(self, family, G: nn.Module, D: nn.Module, arch: dict, hp: dict, data: dict, device: torch.device, seed: int):
         self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
         self.take_data(data, seed)
@@ -152,7 +158,20 @@ class GANTrainer:
     @property
     def output_generator(self) -> nn.Module:
         """The generator that snapshots, grids and the finished model hold: the moving average when hp `ema` is set."""
-        return self.G_ema.module if self.G_ema is not None else self.G
+        return self.G_ema.module if self.G_ema is not None else unwrapped(self.G)
+
+    def distribute(self, ranks: Ranks) -> None:
+        """Train as one of `ranks.world_size` processes (see ganmodels.distributed): G and D in
+        DistributedDataParallel with global-batch BatchNorm statistics; each rank takes its slice of every global batch
+        of indices, latents and labels, all drawn with the same seeds."""
+        if not ranks.active:
+            return
+        if self.hp["batch_size"] % ranks.world_size:
+            raise ValueError(f"--batch-size {self.hp['batch_size']} (the global batch) must be a multiple of the "
+                             f"{ranks.world_size} processes")
+        self.ranks = ranks
+        self.G = wrap(cross_rank_batchnorm(self.G), self.device)
+        self.D = wrap(cross_rank_batchnorm(self.D), self.device)
 
     def take_data(self, data: dict, seed: int) -> None:
         """Keep the training tensors and a cursor over them; translators draw from two sets instead."""
@@ -165,26 +184,30 @@ class GANTrainer:
 
     # --- data -----------------------------------------------------------------
     def real_batch(self):
-        idx = self.source.next_indices()
+        idx = local_rows(self.ranks, self.source.next_indices())
         x = to_float_images(self.images[idx], self.device)
         y = self.labels[idx].to(self.device) if self.labels is not None else None
         return x, y
 
     def randn(self, *shape) -> torch.Tensor:
-        return torch.randn(*shape, generator=self.noise).to(self.device)
+        """Noise for this rank's rows: the global batch's is drawn (world_size times the rows) and sliced, so the
+        ranks together draw what one process would."""
+        rows = shape[0] * self.ranks.world_size
+        return local_rows(self.ranks, torch.randn(rows, *shape[1:], generator=self.noise)).to(self.device)
 
     def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
         """x plus Gaussian instance noise of std `instance_noise` (if set): real and fake overlap, so D's gradient
         to G stays informative instead of D separating them on detail G cannot fix yet."""
         std = self.instance_noise
-        return x + std * torch.randn(x.shape, generator=self.noise).to(x) if std else x
+        return x + std * self.randn(*x.shape).to(x) if std else x
 
     def random_labels(self, n: int) -> torch.Tensor:
-        return torch.randint(self.arch["num_classes"], (n,), generator=self.noise).to(self.device)
+        drawn = torch.randint(self.arch["num_classes"], (n * self.ranks.world_size,), generator=self.noise)
+        return local_rows(self.ranks, drawn).to(self.device)
 
     # --- state ----------------------------------------------------------------
     def nets(self) -> dict[str, nn.Module]:
-        nets = {"G": self.G, "D": self.D}
+        nets = {"G": unwrapped(self.G), "D": unwrapped(self.D)}
         if self.G_ema is not None:
             nets["G_ema"] = self.G_ema
         return nets
@@ -220,7 +243,7 @@ class GANTrainer:
         else:
             losses = self.step()
         if self.G_ema is not None:
-            self.G_ema.update_parameters(self.G)
+            self.G_ema.update_parameters(unwrapped(self.G))
         self.steps_done += 1
         return losses
 
@@ -256,6 +279,9 @@ class StandardGANTrainer(GANTrainer):
             raise ValueError(f"r1 is the penalty's weight, a number >= 0 (e.g. 0.1), not {r1}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"r1_every is a whole number of steps >= 1 (e.g. 4), not {every}")
+        real_label = self.hp.get("real_label", 1.0)
+        if isinstance(real_label, bool) or not isinstance(real_label, (int, float)) or not 0.5 < real_label <= 1.0:
+            raise ValueError(f"real_label is D's target for real images, above 0.5 and at most 1 (e.g. 0.9), not {real_label}")
 
     def step(self) -> dict[str, float]:
         real, y = self.real_batch()
@@ -270,7 +296,9 @@ class StandardGANTrainer(GANTrainer):
         r1_weight = self.hp.get("r1", 0.0) * r1_every if self.steps_done % r1_every == 0 else 0.0
         real_seen = self.seen_by_d(real).requires_grad_(bool(r1_weight))
         real_logits = self.D(real_seen, y_real)
-        d_real = bce(real_logits, 1.0)
+        # hp real_label < 1: one-sided label smoothing (Salimans et al. 2016; the DCGAN tutorials' 0.9), D is not
+        # pushed to certainty on real images while fakes keep the target 0
+        d_real = bce(real_logits, self.hp.get("real_label", 1.0))
         d_fake = bce(self.D(self.seen_by_d(fake.detach()), y_fake), 0.0)
         d_loss = d_real + d_fake
         if r1_weight:
@@ -302,7 +330,7 @@ def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Te
 TRAINER_HPARAMS = ("beta2", "lr_d", "ema", "decay_start", "noise_decay_start", "instance_noise", "precision",
                    "total_steps", "snapshot_every", "labels")
 # Read by the standard trainer only (families whose trainer is StandardGANTrainer or a subclass of it).
-STANDARD_TRAINER_HPARAMS = ("r1", "r1_every")
+STANDARD_TRAINER_HPARAMS = ("r1", "r1_every", "real_label")
 
 
 class Family:
@@ -326,6 +354,9 @@ class Family:
     optional_hparams: tuple[str, ...] = ()
     # Switches (--hp KEY=true) that train on from the generator a run starts with, so need --init-from.
     init_from_switches: tuple[str, ...] = ()
+    # Whether its trainer runs under torchrun: its steps call G and D only through forward() (DistributedDataParallel
+    # forwards nothing else, such as a D's sub-module or a ModuleDict's entries).
+    distributable = True
 
     def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
         raise NotImplementedError

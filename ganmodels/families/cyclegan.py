@@ -278,6 +278,7 @@ class CycleGANTrainer(GANTrainer):
 
 class CycleGANFamily(Family):
     name = "cyclegan"
+    distributable = False  # its steps index the generator and discriminator ModuleDicts by direction, which DistributedDataParallel does not forward
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
     optional_hparams = ("scale_range", "d_warmup_steps", "scale_distill")

@@ -150,6 +150,7 @@ class InfoGANTrainer(GANTrainer):
 
 class InfoGANFamily(Family):
     name = "infogan"
+    distributable = False  # its steps freeze and call the discriminator's body, which DistributedDataParallel does not forward
     title = "InfoGAN"
     summary = "Unsupervised codes that learn meaningful factors: digit class, slant, width."
     optional_arch = ("continuous_std", "d_hidden")

@@ -159,6 +159,7 @@ def train_plain_classifier(
 
 class SGANFamily(Family):
     name = "sgan"
+    distributable = False  # its steps call the discriminator's features_and_logits, which DistributedDataParallel does not forward
     title = "Semi-supervised GAN"
     summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
     optional_arch = ("d_type", "d_width")
