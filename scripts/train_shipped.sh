@@ -2,29 +2,32 @@
 # Trains the reference classifiers and every model shipped in checkpoints/, one after another
 # (2 CPU cores: never two at once; the cards hold the exact commands). bf16 where the CPU has it (--precision auto).
 # Re-running it resumes an interrupted run and skips finished ones; STEPS=N extends a resumed run to N steps.
-# GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. Then:
+# GANSTUDIO_THREADS=1 keeps each training on one core when two jobs share a 2-core machine. RUNS=DIR puts the run
+# folders there instead of runs/ (a folder outside the checkout); MINUTES sets the CIFAR-10 runs' time box. Then:
 #   python -m ganmodels.publish runs/<id> && python -m ganmodels.evaluate checkpoints/<id>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 ONLY=${1:-}
+RUNS=${RUNS:-runs}
+MINUTES=${MINUTES:-150}
 source scripts/recipes.sh
 
 card_field() {  # id, key of the card's training record: prints its value (nothing when the run has no card)
-  [ -f "runs/$1/card.json" ] || return 0
-  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["training"].get(sys.argv[2], ""))' "runs/$1/card.json" "$2"
+  [ -f "$RUNS/$1/card.json" ] || return 0
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["training"].get(sys.argv[2], ""))' "$RUNS/$1/card.json" "$2"
 }
 
 train() {  # id, then ganmodels.train arguments
   local id=$1; shift
   [ -n "$ONLY" ] && [ "$ONLY" != "$id" ] && return 0
   if [ "$(card_field "$id" status)" = finished ]; then echo "== $id finished"; return 0; fi
-  if [ -f "runs/$id/state.pt" ]; then
+  if [ -f "$RUNS/$id/state.pt" ]; then
     echo "== resuming $id"
-    python -m ganmodels.train --resume "runs/$id" --no-progress ${STEPS:+--steps "$STEPS"}
+    python -m ganmodels.train --resume "$RUNS/$id" --no-progress ${STEPS:+--steps "$STEPS"}
   else
-    echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --no-progress
+    echo "== training $id"; python -m ganmodels.train "$@" --name "$id" --runs-dir "$RUNS" --no-progress
   fi
 }
 
@@ -36,10 +39,10 @@ lengthen() {  # id, steps, then --hp overrides: the run train (or an earlier len
   local total; total=$(card_field "$id" total_steps)
   if [ -n "$total" ] && [ "$total" -ge "$steps" ]; then
     if [ "$(card_field "$id" status)" = finished ]; then echo "== $id lengthened to $steps"; return 0; fi
-    echo "== resuming the lengthening of $id"; python -m ganmodels.train --resume "runs/$id" --no-progress; return
+    echo "== resuming the lengthening of $id"; python -m ganmodels.train --resume "$RUNS/$id" --no-progress; return
   fi
   echo "== lengthening $id to $steps"
-  python -m ganmodels.train --resume "runs/$id" --steps "$steps" "$@" --no-progress
+  python -m ganmodels.train --resume "$RUNS/$id" --steps "$steps" "$@" --no-progress
 }
 
 reference() {  # dataset, then ganmodels.classifier arguments
@@ -51,6 +54,8 @@ reference() {  # dataset, then ganmodels.classifier arguments
 reference mnist --data-root "$SHARED/mnist"
 reference fashion-mnist --data-root "$FASHION" --epochs 2
 reference horse2zebra --data-root "$SHARED/horse2zebra"
+# resumable: its state after every epoch goes to the work dir, and re-running continues from there
+reference cifar10 --data-root "$SHARED/cifar10" --work-dir "$RUNS/reference-cifar10"
 # dcgan-mnist and dcgan-fashion (two extra 3x3 conv blocks in G and D; dcgan-fashion also draws its pixels with two
 # 3x3 conv blocks at full size, and its G is twice as wide, ngf 128, against D's rate doubled) each ran as one run,
 # their learning rates constant and then lowered linearly to zero (--hp decay_start). dcgan-mnist ran in float32 (an
@@ -84,7 +89,15 @@ lengthen wgan-gp-mnist 44000 --hp lr=2e-4 --hp lr_d=2e-4 --hp decay_start=0.54
 # (the card's "selection" says why): python -m ganmodels.publish runs/cyclegan-h2z-multiscale --step 5168 --id cyclegan-horse2zebra
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
   --arch ngf=32 --arch n_blocks=6 --minutes 45
-if [ -f runs/cyclegan-horse2zebra/generator.safetensors ]; then
-  train cyclegan-h2z-multiscale cyclegan --init-from runs/cyclegan-horse2zebra --dataset image-folder \
+if [ -f "$RUNS/cyclegan-horse2zebra/generator.safetensors" ]; then
+  train cyclegan-h2z-multiscale cyclegan --init-from "$RUNS/cyclegan-horse2zebra" --dataset image-folder \
     --data-root "$SHARED/horse2zebra" --hp 'scale_range=[128,288]' --minutes 115
 fi
+# CIFAR-10 (issue 47), each boxed to MINUTES of wall-clock; scripts/cifar_same_budget.sh trains the first two one after
+# the other and compares their classifier-FID (the bar: ours at most half the baseline's at the same time)
+train dcgan-cifar10-baseline dcgan --dataset cifar10 --data-root "$SHARED/cifar10" --batch-size 128 --minutes "$MINUTES" \
+  --snapshot-every 500 "${DCGAN_CIFAR10_BASELINE_RECIPE[@]}"
+train dcgan-cifar10 dcgan --dataset cifar10 --data-root "$SHARED/cifar10" --batch-size 64 --minutes "$MINUTES" \
+  --snapshot-every 1000 "${DCGAN_CIFAR10_RECIPE[@]}"
+train acgan-cifar10 acgan --dataset cifar10 --data-root "$SHARED/cifar10" --batch-size 64 --minutes "${ACGAN_MINUTES:-240}" \
+  --snapshot-every 1000 "${ACGAN_CIFAR10_RECIPE[@]}"
