@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,33 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import (CHROMIUM, StreamlitServer, exception_on_page, find_page, launch_chromium,  # noqa: E402
-                           page_paths, page_url, wait_app_idle, wait_images)
+from bench._common import (StreamlitServer, exception_on_page, find_page, page_paths, page_url,  # noqa: E402
+                           wait_app_idle, wait_images)
+from test_e2e_browser import browser  # noqa: E402,F401  (the module's chromium, skipped with a reason when absent)
 
 TIMEOUT_MS = 180_000
 SERVER_DRAWN = "render=server"  # the explorer's server-side picture and sliders (the in-browser one has its own tests)
 # Code points drawn only by an emoji font (pictographs, dingbats, arrows-and-symbols emoji, variation selector 16).
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u231A-\u231B\u23E9-\u23FA]")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"chromium is not installed ({CHROMIUM} missing; scripts/test.sh installs it with apt-get)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.skip(f"the playwright package is not installed ({exc})")
-    pw = sync_playwright().start()
-    try:
-        try:
-            browser = launch_chromium(pw)
-        except Exception as exc:
-            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        yield browser
-        browser.close()
-    finally:
-        pw.stop()
 
 
 @pytest.fixture(scope="module")

@@ -380,7 +380,9 @@ def test_cyclegan_bounds_huge_photos(cyclegan_root, monkeypatch):
     assert any("shrunk from 4000x3000" in c.value for c in at.caption)
 
 
-def test_cyclegan_caches_translations(cyclegan_root, monkeypatch):
+@pytest.fixture
+def translations(monkeypatch) -> list:
+    """The arguments (after model and bytes) of every photo the CycleGAN page translates from now on."""
     calls = []
     real = translate_module.translate_upload
 
@@ -389,6 +391,11 @@ def test_cyclegan_caches_translations(cyclegan_root, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(translate_module, "translate_upload", counting)
+    return calls
+
+
+def test_cyclegan_caches_translations(cyclegan_root, monkeypatch, translations):
+    calls = translations
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
     at.select_slider(key="cg_max_side").set_value(512).run()
     at.file_uploader(key="cg_uploads").set_value(("a.png", image_bytes(Image.new("RGB", (64, 64), "red")), "image/png")).run()
@@ -662,17 +669,10 @@ def test_presenter_mode_plays_the_snapshots(runs_dir):
     assert shown == ["Training step 2 of 4", "Training step 4 of 4", "Training step 2 of 4"]
 
 
-def test_cyclegan_visitors_share_translations(cyclegan_root, monkeypatch):
+def test_cyclegan_visitors_share_translations(cyclegan_root, monkeypatch, translations):
     """Issue 49 #7: a photo and setting one visitor translated (an example, at a stand) is not translated again for
     the next visitor's session."""
-    calls = []
-    real = translate_module.translate_upload
-
-    def counting(*args, **kwargs):
-        calls.append(args[2:])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(translate_module, "translate_upload", counting)
+    calls = translations
     first = cyclegan_page("tiny", cyclegan_root, monkeypatch)
     first.multiselect(key="cg_examples_a2b").set_value(["2.jpg"]).run()
     assert_clean(first)
