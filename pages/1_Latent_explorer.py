@@ -7,8 +7,7 @@ import torch
 from ganmodels import explore, gallery
 from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
-from ui import live_explorer
-from ui import presenter
+from ui import live_explorer, presenter
 from ui.common import model_stamp, page_model, scroll_to_top, show_image
 from ui.nearest_images import nearest_images_section
 from ui.own_image import own_image_section
@@ -151,7 +150,6 @@ if fresh_visit or st.session_state.get("lx_model") != card.id:
     st.session_state.lx_model = card.id
 if st.session_state.get("lx_notice"):
     st.warning(st.session_state.pop("lx_notice"))
-
 drawing = live_explorer.drawing_path(model, model_stamp(model), "lx")
 live_explorer.say_drawing_path(drawing)
 

@@ -575,7 +575,6 @@ def test_home_cards_say_it_plainly_first(any_root, monkeypatch):
             assert any("times as far from real images as two sets of real images" in m.value for m in at.markdown)
 
 
-
 def test_explorer_opens_on_the_model_closest_to_real_data(tiny_checkpoints, tmp_path, monkeypatch):
     """Issue 49 #9: without ?model= the explorer starts with the best-measured model, not the first by name."""
     for name, ratio in (("tiny-acgan", 124.0), ("tiny-dcgan", 2.9), ("tiny-mlp", None)):
@@ -612,7 +611,6 @@ def test_explorer_grid_is_numbered_and_the_walk_gif_fits_a_slide():
         assert any(p[0] > 200 and p[1] > 150 and p[2] < 80 for p in corner), f"tile {index + 1} has no number"
     gif = Image.open(io.BytesIO(gallery.walk_gif(torch.rand(8, 1, 28, 28) * 2 - 1)))
     assert min(gif.size) >= gallery.SLIDE_GIF_SIDE and gif.n_frames > 1 and gif.info.get("loop") == 0
-
 
 
 def walk_image(at: AppTest) -> str | None:

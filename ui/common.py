@@ -188,7 +188,6 @@ def show_image(image, caption: str, filename: str, key: str, min_side: int = 256
                            help="The picture exactly as the model drew it, one file pixel per model pixel.")
 
 
-
 def scroll_to_top() -> None:
     """Scroll the browser back to the page title, after a control far down the page changed the picture at the top.
     Streamlit has no call for it: a zero-height component runs one line of script in the page."""
