@@ -50,6 +50,38 @@ def principal_directions(model: LoadedModel, k: int = 8, probes: int = 8, seed: 
     return eigvecs.flip(1)[:, :k].T.float(), (order[:k] / order.sum()).float()
 
 
+def principal_directions_kept(model: LoadedModel, k: int = 8, labels=None, folder=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """principal_directions, kept on disk ($GANSTUDIO_CACHE/principal, keyed by a hash of the generator's weights, k
+    and the class), so that a server restarted, or a second server, does not spend a minute per model recomputing
+    them before its first slider; the same numbers either way."""
+    import os
+    from pathlib import Path
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    from .data import _cache_dir
+    from .onnx_export import weights_key
+
+    folder = Path(folder) if folder is not None else _cache_dir() / "principal"
+    label = "none" if labels is None else "-".join(str(int(v)) for v in torch.as_tensor(labels).reshape(-1).tolist())
+    path = folder / f"{weights_key(model.generator)}_k{int(k)}_label{label}.safetensors"
+    try:
+        kept = load_file(path)
+        return kept["directions"], kept["share"]
+    except (OSError, SafetensorError, KeyError):
+        pass
+    directions, share = principal_directions(model, k=k, labels=labels)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file({"directions": directions.contiguous(), "share": share.contiguous()}, str(tmp))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs the recomputation next time
+    return directions, share
+
+
 def apply_offsets(latent: torch.Tensor, offsets: dict[int, float], directions: torch.Tensor | None = None) -> torch.Tensor:
     """Move a latent (1×D) along slider offsets: raw dimensions, or principal directions when given."""
     out = latent.clone()

@@ -21,8 +21,8 @@ OFFSET_RANGE = 3.0
 
 @st.cache_data(show_spinner="Finding the directions that change the picture most…", max_entries=64)
 def principal(path: str, stamp: float, label: int | None, count: int, _model) -> tuple[torch.Tensor, torch.Tensor]:
-    """Computed once per model (and class, for conditional models); keyed by the model's path."""
-    return explore.principal_directions(_model, k=count, labels=None if label is None else [label])
+    """Computed once per model (and class, for conditional models) and kept on disk; keyed by the model's path."""
+    return explore.principal_directions_kept(_model, k=count, labels=None if label is None else [label])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

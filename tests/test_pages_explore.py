@@ -652,3 +652,23 @@ def test_presenter_mode_toggle(tiny_checkpoints, monkeypatch):
     at.sidebar.toggle(key="presenter_toggle").set_value(True).run()
     assert_clean(at)
     assert at.query_params["present"] == "1" and any(b.label == "Leave presenter mode" for b in at.button)
+
+
+def test_principal_directions_are_kept_on_disk(tiny_checkpoints, tmp_path, monkeypatch):
+    """Issue 49 #7: a restarted server reads a model's principal directions instead of recomputing them (a minute on
+    the larger shipped models before the first slider)."""
+    from ganmodels import explore
+
+    model = load_model(tiny_checkpoints / "tiny-cgan", "cpu")
+    fresh = explore.principal_directions(model, k=4, labels=[3])
+    kept = explore.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(fresh, kept)) and len(list(tmp_path.iterdir())) == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed although kept on disk")
+
+    monkeypatch.setattr(explore, "principal_directions", refuse)
+    again = explore.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(fresh, again))
+    with pytest.raises(AssertionError, match="recomputed"):  # another class is another file
+        explore.principal_directions_kept(model, k=4, labels=[5], folder=tmp_path)
