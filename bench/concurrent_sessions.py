@@ -9,20 +9,22 @@ page), its peak (sampled each second) and at the end.
 Baseline: one session alone on the same server, measured first, so the ratio shows what sharing costs.
 
 Browser path (the default, ui/live_canvas): --browser-sessions sessions (32) each hold the mouse on the first
-direction slider and move it one step every 100 ms (a human pace) for the duration, releasing it every 10 s (each
-release sends the state to the server, which reruns the picture's fragment). Counted per session: input events
+direction slider and move it one step every 100 ms (a human pace) for the duration, releasing it every 10 s
+(--release-every) and at the end (each release sends the state to the server, which reruns the picture's
+fragment; the window waits for the last one). Counted per session: input events
 and pictures drawn for them (every move must reach the canvas), errors (page errors, the component falling back,
 moves never drawn), and the browser's input-to-canvas latency. The 32 pages share this machine's 2 cores with
 the server, so their latency is not a user's figure.
 For both paths: the server's CPU time (user + system, /proc) during the timed window; the ratio compares the
 browser-path run with the --sessions server-path run.
 
-    python bench/concurrent_sessions.py [--sessions 8] [--browser-sessions 32] [--seconds 60] [--model ID] [--no-post-script-gc]
-                                        [--server-threads N] [--pause-training] [--smoke]
+    python bench/concurrent_sessions.py [--sessions 8] [--browser-sessions 32] [--release-every 10 [60 ...]] [--seconds 60] [--model ID]
+                                        [--no-post-script-gc] [--server-threads N] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import statistics
@@ -81,11 +83,16 @@ async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, 
 
 
 LIVE_MOVE_S = 0.1  # one move every 100 ms
-LIVE_RELEASE_S = 10.0  # a drag lasts this long before the mouse is released and pressed again
+RELEASE_EVERY_S = 10.0  # default: a drag lasts this long before the mouse is released and pressed again
+OPENING_AT_ONCE = 4  # pages opened together before the timed window (32 at once time out on 2 busy cores)
 
 
-async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
-    """One user on the browser-drawn page: hold the first direction slider and move it one step every 100 ms."""
+async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int,
+                       release_every: float = RELEASE_EVERY_S, opening: asyncio.Semaphore | None = None) -> dict:
+    """One user on the browser-drawn page: hold the first direction slider and move it one step every 100 ms,
+    releasing it every `release_every` seconds and at the end (each release reruns the server's fragment, which
+    the window waits for). `opening` limits how many pages load at once."""
+    opening = opening or asyncio.Semaphore(1)
     ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await ctx.new_page()
     errors: list[str] = []
@@ -93,10 +100,11 @@ async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Ev
     stats = {"inputs": 0, "latencies": [], "frames": 0}
     moves = 0
     try:
-        await page.goto(url, wait_until="domcontentloaded")
-        handle = await page.frame_locator(LIVE_FRAME).locator("canvas").element_handle(timeout=timeout_ms)
-        frame = await handle.owner_frame()
-        await frame.wait_for_function(LIVE_READY_JS, timeout=timeout_ms, polling=100)
+        async with opening:
+            await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+            handle = await page.frame_locator(LIVE_FRAME).locator("canvas").element_handle(timeout=timeout_ms)
+            frame = await handle.owner_frame()
+            await frame.wait_for_function(LIVE_READY_JS, timeout=timeout_ms, polling=100)
         fallback = await frame.evaluate("() => window.__liveCanvas.fallback")
         if fallback:
             return {"latencies": [], "errors": [f"the page fell back to the server: {fallback}"], "inputs": 0, "moves": 0}
@@ -117,7 +125,7 @@ async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Ev
                 direction = -direction
             await page.mouse.move(x0 + position * step, y)
             moves += 1
-            if time.perf_counter() - pressed >= LIVE_RELEASE_S:
+            if time.perf_counter() - pressed >= release_every:
                 await page.mouse.up()  # the release sends the state to the server
                 await page.mouse.down()
                 pressed = time.perf_counter()
@@ -125,6 +133,7 @@ async def live_session(browser, url: str, seconds: float, start_gate: asyncio.Ev
             if wait > 0:
                 await asyncio.sleep(wait)
         await page.mouse.up()
+        await page.wait_for_function(APP_IDLE_JS, timeout=timeout_ms, polling=100)  # the release's rerun, in the window
         try:  # every input event drawn: as many latencies as inputs
             await frame.wait_for_function("() => window.__liveCanvas.latencies.length >= window.__liveCanvas.inputs",
                                           timeout=10_000, polling=50)
@@ -174,7 +183,9 @@ async def run(url: str, pid: int, sessions: int, seconds: float, timeout_ms: int
             tasks = [asyncio.create_task(user(browser, url, seconds, gate, ready, timeout_ms)) for _ in range(sessions)]
             opened = time.perf_counter()
             # Every session loads its page before the timed part starts (a failed one is done, not ready).
-            while len(ready) + sum(t.done() for t in tasks) < sessions and time.perf_counter() - opened < timeout_ms / 1000 * 2:
+            # Pages may open a few at a time (live_session), so allow each batch its timeout.
+            limit = timeout_ms / 1000 * 2 * max(1, -(-sessions // OPENING_AT_ONCE))
+            while len(ready) + sum(t.done() for t in tasks) < sessions and time.perf_counter() - opened < limit:
                 await asyncio.sleep(0.2)
             rss_start = rss_mb(pid)
             sampler = asyncio.create_task(sample_rss(pid, stop, rss))
@@ -198,6 +209,9 @@ def main(argv=None) -> int:
     p = bench_parser(__doc__, checkpoints=True)
     p.add_argument("--sessions", type=int, default=8, help="sessions on the server-drawn page")
     p.add_argument("--browser-sessions", type=int, default=32, help="sessions on the browser-drawn page (0: none)")
+    p.add_argument("--release-every", type=float, nargs="+", default=[RELEASE_EVERY_S],
+                   help="seconds a browser-drawn session drags before it releases the mouse (and the server reruns); "
+                        "several values: one browser-drawn run each, on the same server")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--model", help="model id (default: dcgan-mnist, else the first 28-px model)")
     p.add_argument("--no-post-script-gc", action="store_true",
@@ -237,11 +251,13 @@ def main(argv=None) -> int:
             alone = asyncio.run(run(url, server.proc.pid, 1, min(seconds, 20), timeout_ms))
         with training_paused(args.pause_training):
             many = asyncio.run(run(url, server.proc.pid, sessions, seconds, timeout_ms))
-        live = None
-        if args.browser_sessions:
+        lives = {}
+        for release_every in (args.release_every if args.browser_sessions else []):
             live_url = page_url(server.url, find_page("latent"), f"model={model_id}")
             with training_paused(args.pause_training):
-                live = asyncio.run(run(live_url, server.proc.pid, args.browser_sessions, seconds, timeout_ms, user=live_session))
+                lives[release_every] = asyncio.run(run(
+                    live_url, server.proc.pid, args.browser_sessions, seconds, timeout_ms,
+                    user=functools.partial(live_session, release_every=release_every, opening=asyncio.Semaphore(OPENING_AT_ONCE))))
 
     rows = []
     for name, r, n in (("1 session (baseline)", alone, 1), (f"{sessions} sessions", many, sessions)):
@@ -266,10 +282,10 @@ def main(argv=None) -> int:
         ratio(f"concurrent throughput, {sessions} sessions vs 1", len(many["latencies"]) / many["wall"],
               len(alone["latencies"]) / alone["wall"])
     figure(f"concurrent {sessions} sessions server CPU", many["cpu_s"], "s", f"server path, in {many['wall']:.0f} s")
-    if live is not None:
+    for release_every, live in lives.items():
         n = args.browser_sessions
         lat = live["latencies"]
-        tag = f"concurrent {n} browser-drawn sessions"
+        tag = f"concurrent {n} browser-drawn sessions, release every {release_every:g} s,"
         figure(f"{tag} input events", live["inputs"], "moves", f"{live['moves']} mouse moves in {live['wall']:.0f} s")
         figure(f"{tag} moves drawn", len(lat), "moves")
         figure(f"{tag} errors", len(live["errors"]), "errors")
@@ -281,14 +297,15 @@ def main(argv=None) -> int:
         for e in sorted(set(live["errors"]))[:5]:
             print(f"  error ({live['errors'].count(e)}x): {e}")
         share = live["cpu_s"] / many["cpu_s"] if many["cpu_s"] else float("nan")
-        print(f"RATIO server CPU, {n} browser-drawn sessions / {sessions} server-drawn sessions: {share:.3f} "
+        print(f"RATIO server CPU, {n} browser-drawn sessions (release every {release_every:g} s) / {sessions} server-drawn "
+              f"sessions: {share:.3f} "
               f"({share:.1%}; lower = cheaper)", flush=True)
-        rows.append([f"{n} sessions, drawn in the browser", len(lat), len(live["errors"]),
+        rows.append([f"{n} sessions, drawn in the browser, release every {release_every:g} s", len(lat), len(live["errors"]),
                      statistics.median(lat) * 1000 if lat else float("nan"), percentile(lat, 95) * 1000 if lat else float("nan"),
                      len(lat) / live["wall"], live["rss_start"], live["rss_peak"], live["rss_end"]])
     table(["load", "moves", "errors", "median ms", "p95 ms", "moves/s", "RSS start MiB", "RSS peak MiB", "RSS end MiB"], rows)
     tmp.cleanup()
-    failed = alone["errors"] or many["errors"] or (live is not None and live["errors"])
+    failed = alone["errors"] or many["errors"] or any(live["errors"] for live in lives.values())
     return 1 if args.smoke and failed else 0  # in a real run errors are a result
 
 

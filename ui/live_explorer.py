@@ -65,7 +65,8 @@ def say_drawing_path(path: DrawingPath) -> None:
 
 
 def _taken(prefix: str) -> Callable:
-    """The component's on_change callback: a browser that cannot draw switches this session to the server."""
+    """The component's on_change callback for one page (`prefix`): note which send Python has seen, switch the session
+    to the server when the browser reports it cannot draw, else put the state into session state with `apply`."""
 
     def take(apply: Callable[[dict], bool]) -> None:
         sent = st.session_state.get(f"{prefix}_live")
@@ -91,7 +92,7 @@ def _rerun_app_if_asked(prefix: str) -> None:
 
 
 def _number(value, low: float, high: float) -> float:
-    """A slider value from the browser, bounded and rounded to the slider's step (anything else becomes 0)."""
+    """A slider value from the browser, bounded and rounded to 3 decimals as the URL keeps it (anything else is 0)."""
     try:
         v = float(value)
     except (TypeError, ValueError):

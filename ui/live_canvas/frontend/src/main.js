@@ -211,8 +211,10 @@ function paint(image) {
 }
 
 function requestDraw(time) {
-  if (time !== undefined) live.inputs += 1; // a control moved (input or change event)
-  pendingTimes.push(time === undefined ? performance.now() : time);
+  if (time !== undefined) {
+    live.inputs += 1; // a control moved (input or change event): its latency is recorded when its picture is drawn
+    pendingTimes.push(time);
+  }
   dirty = true;
   if (!running) drawLoop();
 }
