@@ -18,7 +18,7 @@ PICTURE_SIDE = 560
 
 STYLE = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
-[data-testid="stSidebarNav"] {display: none !important;}
+[data-testid="stSidebarNav"], [data-testid="stToolbar"] {display: none !important;}
 [data-testid="stMainBlockContainer"] {max-width: 100% !important; padding-top: 2rem !important;}
 [data-testid="stMain"] h1 {font-size: 3.4rem !important;}
 [data-testid="stMain"] h2 {font-size: 2.4rem !important;}
