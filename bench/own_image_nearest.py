@@ -104,7 +104,9 @@ def bench_nearest(dataset: str, data_root: Path | None, reference_root: Path | N
         size_mb = index.cache_file.stat().st_size / 2**20
     n = len(index.images)
     picks = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:queries]
-    pictures = [index.images[int(i)].float() / 127.5 - 1 + 0.05 * torch.randn(1, 28, 28) for i in picks]
+    noise = torch.Generator().manual_seed(1)
+    pictures = [(index.images[int(i)].float() / 127.5 - 1 + 0.05 * torch.randn(1, 28, 28, generator=noise)).clamp(-1, 1)
+                for i in picks]
     index.in_features(pictures[0])  # warm-up
     index.in_pixels(pictures[0])
     ours, naive, feature_ms, pixel_ms = [], [], [], []
