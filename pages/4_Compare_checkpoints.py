@@ -48,7 +48,9 @@ if len(chosen) < 2:
 
 selected = [by_label[label] for label in chosen]
 if selected:
-    columns = [col for _ in range(0, len(selected), PER_ROW) for col in st.columns(PER_ROW, border=True)][: len(selected)]
+    # a bordered box per entry, in rows of PER_ROW equal columns (a short last row keeps the same widths, no empty box)
+    columns = [col for _ in range(0, len(selected), PER_ROW) for col in st.columns(PER_ROW)][: len(selected)]
+    columns = [col.container(border=True) for col in columns]
     models = []
     for col, entry in zip(columns, selected):
         with col:
