@@ -22,7 +22,6 @@ from .data import DatasetError, _cache_dir, default_root, find_idx_file, load_id
 
 CACHE_VERSION = 1
 MAX_NEIGHBOURS = 50
-PIXEL_CHUNK = 8192  # training images turned to float at a time, so a lookup never holds the whole set as floats
 
 
 class NearestError(ValueError):
@@ -65,13 +64,13 @@ class TrainingIndex:
         self.dataset, self.images, self.labels, self.reference = dataset, images, labels, reference
         self.features = features.float()
         self.feature_norms = self.features.square().sum(1)
-        self.pixel_norms = torch.cat([self._pixels(i).square().sum(1) for i in range(0, len(images), PIXEL_CHUNK)])
+        # As floats once (188 MB for 60,000 28-px images): a lookup is then one matrix-vector product, about 5x
+        # faster than converting the uint8 images at every lookup.
+        self.pixels = images.flatten(1).float().div_(127.5).sub_(1.0)
+        self.pixel_norms = self.pixels.square().sum(1)
         self.cache_file, self.built = cache_file, built  # built: the features were computed now, not read from disk
         with torch.inference_mode():  # the first call of a net allocates its workspaces: done here, not in a lookup
             self.reference.net.features(torch.zeros(1, *images.shape[1:]))
-
-    def _pixels(self, start: int) -> torch.Tensor:
-        return self.images[start : start + PIXEL_CHUNK].flatten(1).float().div_(127.5).sub_(1.0)
 
     def _query(self, image: torch.Tensor) -> torch.Tensor:
         """One picture (C×H×W or 1×C×H×W in [-1, 1]) checked and brought to the training images' size."""
@@ -93,7 +92,7 @@ class TrainingIndex:
             raise NearestError(f"Ask for 1 to {MAX_NEIGHBOURS} neighbours, not {k}.")
         values, order = squared.clamp_min(0).topk(min(k, len(squared)), largest=False)
         return [Neighbour(int(i), int(self.labels[i]), float(v.sqrt()) * scale,
-                          self.images[i].float().div(127.5).sub(1.0)) for v, i in zip(values, order)]
+                          self.pixels[i].reshape(self.images.shape[1:]).clone()) for v, i in zip(values, order)]
 
     @torch.inference_mode()
     def in_features(self, image: torch.Tensor, k: int = 5) -> list[Neighbour]:
@@ -106,8 +105,7 @@ class TrainingIndex:
     def in_pixels(self, image: torch.Tensor, k: int = 5) -> list[Neighbour]:
         """Nearest by root-mean-square pixel difference, on a 0-1 scale (0 = identical)."""
         query = self._query(image).flatten()
-        dots = torch.cat([self._pixels(i) @ query for i in range(0, len(self.images), PIXEL_CHUNK)])
-        squared = self.pixel_norms - 2 * dots + query.square().sum()
+        squared = self.pixel_norms - 2 * (self.pixels @ query) + query.square().sum()
         return self._neighbours(squared, k, 0.5 / query.numel() ** 0.5)
 
 
