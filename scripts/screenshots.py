@@ -50,7 +50,11 @@ def main() -> int:
             sync_playwright() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for name, url in [("home", server.url)] + [(f.stem.split("_", 1)[-1].lower(), page_url(server.url, f)) for f in page_paths()]:
+        shots = [("home", server.url)] + [(f.stem.split("_", 1)[-1].lower(), page_url(server.url, f)) for f in page_paths()]
+        explorer = next((f for f in page_paths() if "latent" in f.stem.lower()), None)
+        if explorer is not None:  # what a projector shows: ?present=1 (big, no sidebar, the picture walks by itself)
+            shots.append(("presenter_mode", page_url(server.url, explorer, "present=1")))
+        for name, url in shots:
             if args.only and name not in args.only:
                 continue
             page.goto(url)
@@ -62,7 +66,7 @@ def main() -> int:
             wait_app_idle(page, 240_000)
             if name == "cyclegan_translate":
                 translate_an_example(page)
-            page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+            page.screenshot(path=str(args.out / f"{name}.png"), full_page=name != "presenter_mode")
             print("saved", args.out / f"{name}.png")
         browser.close()
     return 0
