@@ -274,6 +274,7 @@ def walk_frame(model: LoadedModel, frame: int, psi: float | None = None, start: 
 PSI_OPTIONS: list = ["off", 2.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]
 MODES = ("principal", "raw")
 MAX_SEED = 2**31 - 1
+MAX_SEED_DIGITS = 40  # a longer ?seed= is not a number anyone typed; shorter ones above MAX_SEED are clamped to it
 NEW_SEED_RANGE = 1_000_000  # seeds the button picks: short enough to read out and type back
 
 
@@ -331,7 +332,7 @@ def explorer_state_from_query(params: Mapping[str, str], card: ModelCard) -> Exp
     """Read ?seed=&psi=&class=&mode=&offsets=&z= leniently: bad parts fall back to defaults."""
     state = ExplorerState()
     seed = str(params.get("seed", "0"))
-    if seed.isascii() and seed.isdecimal() and len(seed) <= len(str(MAX_SEED)):
+    if seed.isascii() and seed.isdecimal() and len(seed) <= MAX_SEED_DIGITS:
         state.seed = min(MAX_SEED, int(seed))
     if "psi" in params:
         state.psi = nearest_psi(params["psi"])

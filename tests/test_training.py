@@ -414,13 +414,17 @@ def test_minutes_is_capped_by_steps_and_refuses_nonsense(tmp_path, tiny_mnist, t
         ("cyclegan", ["--dataset", "mnist"], "CycleGAN trains on an unpaired image folder"),
         ("dcgan", ["--dataset", "image-folder"], "needs --data-root"),
         ("dcgan", ["--dataset", "image-folder", "--data-root", "{missing}"], "image folder not found"),
-        ("cgan", ["--dataset", "image-folder", "--data-root", "{missing}"], "cgan needs class labels"),
+        ("cgan", ["--dataset", "image-folder", "--data-root", "{missing}"], "image folder not found"),
+        ("cgan", ["--dataset", "image-folder", "--data-root", "{flat}"], "cgan needs class labels"),
     ],
 )
 def test_missing_dataset_exits_2_with_message(family, extra, message, tmp_path, capsys):
     missing = tmp_path / "no-such-dataset"
+    flat = tmp_path / "flat"  # images with no class sub-folders: nothing a conditional family can learn classes from
+    flat.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(flat / "0.png")
     argv = [family, "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--name", "x", "--no-progress"]
-    argv += [a.replace("{missing}", str(missing)) for a in extra]
+    argv += [a.replace("{missing}", str(missing)).replace("{flat}", str(flat)) for a in extra]
     assert gtrain.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ")
