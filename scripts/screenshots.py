@@ -39,6 +39,15 @@ def translate_an_example(page) -> None:
     wait_images(page, 3, 240_000)  # the photo, its translation and the way back
 
 
+def wait_browser_drawn(page, timeout_ms: int = 120_000) -> None:
+    """Pages that draw in the browser (ui/live_canvas) show a black canvas until the generator has loaded there."""
+    frames = page.locator('iframe[title*="live_canvas"]')
+    for i in range(frames.count()):
+        frame = frames.nth(i).element_handle().content_frame()
+        frame.wait_for_function("() => window.__liveCanvas && (window.__liveCanvas.draws > 0 || window.__liveCanvas.fallback)",
+                                timeout=timeout_ms)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -64,6 +73,7 @@ def main() -> int:
             except PlaywrightTimeout:
                 pass  # pages that wait for an upload show no image yet
             wait_app_idle(page, 240_000)
+            wait_browser_drawn(page)
             if name == "cyclegan_translate":
                 translate_an_example(page)
             page.screenshot(path=str(args.out / f"{name}.png"), full_page=name != "presenter_mode")
