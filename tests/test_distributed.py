@@ -7,6 +7,7 @@ labels and each keeps its own slice, and DistributedDataParallel averages the gr
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from ganmodels.cards import read_card
 from ganmodels.distributed import CrossRankBatchNorm, cross_rank_batchnorm
 from ganmodels.registry import FAMILIES
 
+from conftest import TINY_ARCH
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch built without gloo")
 
@@ -30,7 +33,8 @@ GLOBAL_BATCH, STEPS, EVERY = 16, 4, 2
 # the logged losses within 1e-4 relative. A rank training on the wrong slice, or normalising with its own batch's
 # statistics, is off by whole steps and by percents of the loss.
 WEIGHT_ATOL = 5e-5
-TINY = {"dcgan": ["--arch", "ngf=8", "--arch", "ndf=8"], "acgan": ["--arch", "ngf=8", "--arch", "ndf=8"]}
+TINY = {family: [arg for key, value in TINY_ARCH[family].items() for arg in ("--arch", f"{key}={json.dumps(value)}")]
+        for family in ("dcgan", "acgan", "mlp", "cgan", "wgan_gp")}
 
 
 def argv(family: str, data: Path, runs: Path, name: str, *extra: str) -> list[str]:
@@ -75,7 +79,7 @@ def assert_same_training(single: Path, multi: Path) -> None:
                 assert torch.equal(nb[net][key], value), f"{net}.{key}"
 
 
-@pytest.mark.parametrize("family", ["dcgan", "acgan"])
+@pytest.mark.parametrize("family", ["dcgan", "acgan", "mlp", "cgan", "wgan_gp"])
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(family, tiny_mnist, tmp_path):
     runs = tmp_path / "runs"
     assert gtrain.main(argv(family, tiny_mnist, runs, "single")) == 0

@@ -195,6 +195,11 @@ class GANTrainer:
         rows = shape[0] * self.ranks.world_size
         return local_rows(self.ranks, torch.randn(rows, *shape[1:], generator=self.noise)).to(self.device)
 
+    def rand(self, *shape) -> torch.Tensor:
+        """Uniform [0, 1) numbers for this rank's rows, drawn for the global batch and sliced as randn does."""
+        rows = shape[0] * self.ranks.world_size
+        return local_rows(self.ranks, torch.rand(rows, *shape[1:], generator=self.noise)).to(self.device)
+
     def seen_by_d(self, x: torch.Tensor) -> torch.Tensor:
         """x plus Gaussian instance noise of std `instance_noise` (if set): real and fake overlap, so D's gradient
         to G stays informative instead of D separating them on detail G cannot fix yet."""

@@ -7,8 +7,8 @@ from .base import GANTrainer, frozen
 from .dcgan import DCGANFamily
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    alpha = torch.rand(real.shape[0], 1, 1, 1, generator=gen).to(real.device)
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """The critic's gradient norm pulled to 1 at random points between real and fake (alpha: one weight per row)."""
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     grads = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)[0]
     return ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
@@ -25,7 +25,7 @@ class WGANGPTrainer(GANTrainer):
             self.opt_d.zero_grad(set_to_none=True)
             d_real = -self.D(real).mean()
             d_fake = self.D(fake).mean()
-            gp = gradient_penalty(self.D, real, fake, self.noise)
+            gp = gradient_penalty(self.D, real, fake, self.rand(n, 1, 1, 1).to(real))
             (d_real + d_fake + hp["gp_weight"] * gp).backward()
             self.opt_d.step()
 
