@@ -210,9 +210,11 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run app.py` on a free localhost port; always terminated by stop() / the with-block."""
 
-    def __init__(self, env: dict | None = None, app: str = "app.py", log_path: Path | None = None, no_fragments: bool = False):
-        """`no_fragments`: start through bench/_no_fragments_launcher.py (fragments and data caching off)."""
-        self.no_fragments = no_fragments
+    def __init__(self, env: dict | None = None, app: str = "app.py", log_path: Path | None = None, no_fragments: bool = False,
+                 cwd: Path = REPO):
+        """`no_fragments`: start through bench/_no_fragments_launcher.py (fragments and data caching off); `cwd`: the
+        checkout whose app.py runs (another worktree, to measure an earlier commit beside this one)."""
+        self.no_fragments, self.cwd = no_fragments, cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -225,7 +227,7 @@ class StreamlitServer:
                "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -22,12 +22,9 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -35,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from bench._common import CHROMIUM, exception_on_page, figure, free_port, launch_chromium, table, wait_app_idle  # noqa: E402
+from bench._common import (CHROMIUM, StreamlitServer, exception_on_page, figure, launch_chromium, table,  # noqa: E402
+                           wait_app_idle)
 
 TIMEOUT_MS = 240_000
 MB = 1024 * 1024
@@ -45,40 +43,15 @@ MNIST = str(REPO.parent / "shared" / "data" / "mnist")
 
 # --- the server ---------------------------------------------------------------------------------------------
 
-class Server:
-    """`streamlit run app.py` from `tree` on 127.0.0.1, with its own runs folder and checkpoint folder."""
+class Server(StreamlitServer):
+    """`streamlit run app.py` from `tree` on 127.0.0.1, with its own runs folder and checkpoint folder, and the
+    server process's memory read from /proc."""
 
     def __init__(self, tree: Path, env: dict, log: Path):
-        self.tree, self.port, self.log = tree, free_port(), log
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "GANSTUDIO_DEVICE": "cpu", **env}
-        self.proc = None
+        super().__init__({"GANSTUDIO_DEVICE": "cpu", **env}, log_path=log, cwd=tree)
 
     def __enter__(self):
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-               str(self.port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-        self._log = open(self.log, "w")
-        self.proc = subprocess.Popen(cmd, cwd=self.tree, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"the server in {self.tree} did not start; see {self.log}")
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.terminate()  # our child, by its handle
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+        return self.start(timeout=120)
 
     def _status(self, key: str) -> int:
         text = Path(f"/proc/{self.proc.pid}/status").read_text()
