@@ -44,12 +44,15 @@ class ModelCard:
     @property
     def latent(self) -> dict:
         """The latent layout a UI needs: noise size, classes, InfoGAN codes."""
-        a = self.arch
+        from .registry import get_family  # the registry's families import nothing of cards; cards load without torch nets
+
+        a, family = self.arch, get_family(self.family)
         out = {"z_dim": a.get("z_dim", 0)}
-        if a.get("num_classes") and self.family in ("cgan", "acgan"):
+        if a.get("num_classes") and family.conditional:
             out["num_classes"] = a["num_classes"]
-        if self.family == "infogan":
-            out["codes"] = {"categorical": a["num_categories"], "continuous": a["num_continuous"], "names": a.get("code_names", {})}
+        codes = family.latent_codes(a)
+        if codes is not None:
+            out["codes"] = codes
         return out
 
     def snapshots_from(self, start: int) -> list[dict]:

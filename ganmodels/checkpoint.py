@@ -14,7 +14,6 @@ from torch import nn
 
 from .cards import CARD_NAME, CardError, ModelCard, read_card
 from .device import pick_device
-from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator, truncated_normal
 from .registry import FAMILIES, UnknownFamilyError, get_family
 
 FOREIGN_SUFFIXES = (".pth", ".pt")
@@ -219,17 +218,8 @@ class LoadedModel:
         return self.family.latent_size(self.card.arch)
 
     def latents(self, seed: int, n: int = 1, psi: float | None = None) -> torch.Tensor:
-        """Generator inputs for a seed. InfoGAN's codes are drawn from the same seed."""
-        arch = self.card.arch
-        if self.card.family == "infogan":  # row i: noise and codes both from seed + i
-            rows = []
-            for i in range(n):
-                gen = seeded_generator(seed + i)
-                noise = truncated_normal((1, arch["z_dim"]), psi, gen)
-                cat, cont = random_infogan_codes(1, arch["num_categories"], arch["num_continuous"], gen)
-                rows.append(infogan_latent(noise, cat, cont, arch["num_categories"]))
-            return torch.cat(rows)
-        return sample_latents(seed, n, arch["z_dim"], psi)
+        """Generator inputs for a seed (row i is seed + i's); the family says what besides noise they hold."""
+        return self.family.seeded_latents(self.card.arch, seed, n, psi)
 
     @torch.no_grad()  # not inference_mode: callers may feed the images to other nets or edit them in place
     def generate(self, latents: torch.Tensor, labels=None, batch_size: int = 256) -> torch.Tensor:

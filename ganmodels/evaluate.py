@@ -24,7 +24,7 @@ from .checkpoint import CheckpointError, LoadedModel, average_weights, load_into
 from .classifier import DOMAIN_SIZE, Reference, load_reference
 from .data import default_root, load_labelled, load_unpaired
 from .families.sgan import classifier_accuracy
-from .latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator
+from .latent import seeded_generator
 from .registry import get_family
 
 EVAL_SEED = 2024
@@ -89,14 +89,7 @@ def evaluation_inputs(model: LoadedModel, n: int, psi: float | None = None) -> t
     """(latents, class labels, InfoGAN categories) of n evaluation samples: the same for every evaluation of a
     model, so figures compare across snapshots and runs. Conditional models get every class equally often.
     `psi` truncates the noise (not the codes), for measuring the truncation trick."""
-    card, arch = model.card, model.card.arch
-    if card.family in ("cgan", "acgan"):
-        return sample_latents(EVAL_SEED, n, arch["z_dim"], psi), torch.arange(n) % arch["num_classes"], None
-    if card.family == "infogan":
-        codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(EVAL_SEED + 1))
-        noise = sample_latents(EVAL_SEED, n, arch["z_dim"], psi)
-        return infogan_latent(noise, codes, cont, arch["num_categories"]), None, codes
-    return model.latents(EVAL_SEED, n, psi), None, None
+    return model.family.evaluation_inputs(model.card.arch, n, EVAL_SEED, psi)
 
 
 def evaluation_samples(model: LoadedModel, n: int, ref: Reference):
@@ -159,7 +152,7 @@ def _latent_metrics(model: LoadedModel, n: int, data_root: str | None, reference
         out["conditional_accuracy"] = round((preds == labels).float().mean().item(), 4)
     if codes is not None:
         out.update(code_purity(codes, preds, arch["num_categories"], num_classes))
-    if card.family == "sgan" and companions:
+    if model.family.discriminator_classifies and companions:
         test_x, test_y = load_labelled(dataset, data_root, "test")
         for name, key in (("classifier", "test_accuracy"), ("baseline", "baseline_test_accuracy")):
             if name in model.companions:

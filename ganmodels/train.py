@@ -30,8 +30,7 @@ from tqdm import tqdm
 from .cards import ModelCard, read_card
 from .checkpoint import CheckpointError, load_into, load_model, save_model_folder, save_weights
 from .data import (CLASS_NAMES, FOLDER_DATASETS, IDX_DATASETS, LABELLED_DATASETS, NATIVE_SIZES, DatasetError, default_root, labelled_root,
-                   load_class_folder, load_image_folder, load_labelled, load_unpaired, split_folder,
-                   subset_per_class)
+                   load_class_folder, load_image_folder, load_labelled, load_unpaired, split_folder)
 from .device import pick_device, set_cpu_threads
 from .distributed import SINGLE, Ranks, broadcast, launched_ranks, mean_and_sum, start, stop
 from .families.base import PRECISIONS, resolve_precision
@@ -170,7 +169,7 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
             raise DatasetError("--dataset image-folder needs --data-root DIR")
         labelled = labelled_root(data_root, "train")
         if labelled is None:
-            if family.conditional or family.name == "sgan":
+            if family.needs_labels:
                 raise DatasetError(f"{family.name} needs class labels: give an image folder with one sub-folder per class "
                                    "(or train/<class>/), or --dataset mnist, fashion-mnist or cifar10")
             return {"images": load_image_folder(data_root, image_size, max_images), "root": data_root}
@@ -187,11 +186,7 @@ def load_training_data(family, dataset: str, data_root: str | None, image_size: 
     if max_images:
         images, y = images[:max_images], y[:max_images]
     data = {"images": images, "labels": y, "root": str(root), **({"classes": classes} if classes else {})}
-    if family.name == "sgan":
-        per_class = (labels or 100) // int(y.max() + 1)
-        data["labelled_idx"] = subset_per_class(y, per_class, seed)
-        test_x, test_y = load_labelled(dataset, data_root, "test", image_size)
-        data["test_images"], data["test_labels"] = test_x, test_y
+    family.complete_training_data(data, lambda split: load_labelled(dataset, data_root, split, image_size), labels, seed)
     return data
 
 

@@ -10,7 +10,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..distributed import SINGLE, Ranks, cross_rank_batchnorm, local_rows, unwrapped, wrap
-from ..latent import one_hot
+from ..latent import one_hot, sample_latents
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -350,6 +350,13 @@ class Family:
     summary = ""
     conditional = False  # generator takes class labels
     translator = False  # image-to-image (CycleGAN) instead of latent -> image
+    # Training reads class labels (conditional families, and SGAN's labelled subset): an unlabelled folder is refused.
+    needs_labels = False
+    # The dataset splits training loads (SGAN also measures test accuracy while it trains).
+    data_splits: tuple[str, ...] = ("train",)
+    # The discriminator doubles as a classifier shipped beside the generator (SGAN's "classifier" and "baseline"
+    # companions): evaluation measures their test accuracy and the app offers the classifier page.
+    discriminator_classifies = False
     # oneDNN's NHWC convolutions train the DCGAN-style nets 1.08-1.13x faster (bench/train_throughput.py)
     channels_last_on_cpu = True
     trainer_cls: type[GANTrainer] = StandardGANTrainer
@@ -384,6 +391,31 @@ class Family:
     def latent_size(self, arch: dict) -> int:
         """Width of the vector the generator takes (z plus any codes)."""
         return arch["z_dim"]
+
+    def latent_codes(self, arch: dict) -> dict | None:
+        """Interpretable codes in the latent beside the noise, for a UI's sliders (InfoGAN:
+        {"categorical": K, "continuous": N, "names": {...}}); None for families without them."""
+        return None
+
+    def latent_layout(self, arch: dict) -> tuple:
+        """Models with the same layout can take literally the same latent tensor (side-by-side comparisons)."""
+        return ("noise", self.latent_size(arch))
+
+    def seeded_latents(self, arch: dict, seed: int, n: int = 1, psi: float | None = None) -> torch.Tensor:
+        """n generator inputs for a seed: row i is seed + i's, whatever n is; `psi` truncates the noise."""
+        return sample_latents(seed, n, arch["z_dim"], psi)
+
+    def evaluation_inputs(self, arch: dict, n: int, seed: int, psi: float | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(latents, class labels, categorical codes) of n evaluation samples, the same at every call so figures
+        compare across snapshots and runs; conditional models get every class equally often."""
+        if self.conditional:
+            return sample_latents(seed, n, arch["z_dim"], psi), torch.arange(n) % arch["num_classes"], None
+        return self.seeded_latents(arch, seed, n, psi), None, None
+
+    def complete_training_data(self, data: dict, load_split, labels: int | None, seed: int) -> None:
+        """Add what this family's trainer reads beyond data["images"] and data["labels"] (SGAN: its labelled
+        subset and the test split). `load_split(split)` gives that split's (images, labels)."""
 
     def snapshot_metrics(self, trainer: GANTrainer, data: dict) -> dict:
         """Cheap figures worth logging at every snapshot (SGAN: test accuracy)."""

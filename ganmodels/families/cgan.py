@@ -14,6 +14,7 @@ class CGANFamily(Family):
     title = "Conditional GAN"
     summary = "Class-conditional DCGAN: pick the class, the latent picks the style."
     conditional = True
+    needs_labels = True
     trainer_cls = ConditionalTrainer
 
     def default_arch(self, image_size, channels, num_classes):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..latent import infogan_latent, random_infogan_codes
+from ..latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator, truncated_normal
 from .base import Family, GANTrainer, bce, frozen, init_dcgan_weights
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
@@ -170,6 +170,28 @@ class InfoGANFamily(Family):
 
     def latent_size(self, arch):
         return arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]
+
+    def latent_codes(self, arch):
+        return {"categorical": arch["num_categories"], "continuous": arch["num_continuous"], "names": arch.get("code_names", {})}
+
+    def latent_layout(self, arch):
+        return ("infogan", arch["z_dim"], arch["num_categories"], arch["num_continuous"])
+
+    def seeded_latents(self, arch, seed, n=1, psi=None):
+        """Row i: noise and codes both drawn from seed + i."""
+        rows = []
+        for i in range(n):
+            gen = seeded_generator(seed + i)
+            noise = truncated_normal((1, arch["z_dim"]), psi, gen)
+            cat, cont = random_infogan_codes(1, arch["num_categories"], arch["num_continuous"], gen)
+            rows.append(infogan_latent(noise, cat, cont, arch["num_categories"]))
+        return torch.cat(rows)
+
+    def evaluation_inputs(self, arch, n, seed, psi=None):
+        """Codes from seed + 1 for all n at once, noise from seed; `psi` truncates the noise, not the codes."""
+        codes, cont = random_infogan_codes(n, arch["num_categories"], arch["num_continuous"], seeded_generator(seed + 1))
+        noise = sample_latents(seed, n, arch["z_dim"], psi)
+        return infogan_latent(noise, codes, cont, arch["num_categories"]), None, codes
 
     def build_generator(self, arch):
         return InfoGANGenerator(arch["z_dim"], arch["num_categories"], arch["num_continuous"], arch["channels"], arch["image_size"],

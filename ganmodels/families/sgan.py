@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from ..data import subset_per_class
 from .base import BatchSource, Family, GANTrainer, frozen, to_float_images
 
 
@@ -166,6 +167,9 @@ class SGANFamily(Family):
     optional_hparams = ("baseline_steps",)
     trainer_cls = SGANTrainer
     channels_last_on_cpu = False  # measured 0.95x with the conv discriminator: MLP G, weight-normed convs
+    needs_labels = True
+    data_splits = ("train", "test")
+    discriminator_classifies = True
 
     def default_arch(self, image_size, channels, num_classes):
         return {"z_dim": 100, "g_hidden": 500, "d_hidden": [1000, 500, 250, 250, 250], "num_classes": num_classes,
@@ -173,6 +177,14 @@ class SGANFamily(Family):
 
     def default_hparams(self):
         return {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 100, "unsup_weight": 1.0, "labels": 100}
+
+    def complete_training_data(self, data, load_split, labels, seed):
+        """`labels` images (100 by default), as many of each class, are the labelled subset; the test split
+        measures the classifier at every snapshot."""
+        y = data["labels"]
+        per_class = (labels or 100) // int(y.max() + 1)
+        data["labelled_idx"] = subset_per_class(y, per_class, seed)
+        data["test_images"], data["test_labels"] = load_split("test")
 
     def snapshot_metrics(self, trainer, data):
         if "test_images" not in data:
