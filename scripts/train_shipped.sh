@@ -86,7 +86,7 @@ train wgan-gp-mnist  wgan_gp --dataset mnist --data-root "$SHARED/mnist" --steps
 lengthen wgan-gp-mnist 44000 --hp lr=2e-4 --hp lr_d=2e-4 --hp decay_start=0.54
 # the shipped CycleGAN: these 45 minutes (5884 steps here), then STEPS=13000 (a second learning-rate cycle),
 # then its generators go on at random photo sides 128-288 px; the shipped one is that run's step-5168 snapshot
-# (the card's "selection" says why): python -m ganmodels.publish runs/cyclegan-h2z-multiscale --step 5168 --id cyclegan-horse2zebra
+# (docs/models/cyclegan-horse2zebra.md says why): python -m ganmodels.publish runs/cyclegan-h2z-multiscale --step 5168 --id cyclegan-horse2zebra
 train cyclegan-horse2zebra cyclegan --dataset image-folder --data-root "$SHARED/horse2zebra" --image-size 128 \
   --arch ngf=32 --arch n_blocks=6 --minutes 45
 if [ -f "$RUNS/cyclegan-horse2zebra/generator.safetensors" ]; then
