@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-CARD_NAME = "card.json"
+from .files import CARD_NAME, atomic_write_json
+
 FORMAT_VERSION = 1
 
 
@@ -94,11 +95,7 @@ class ModelCard:
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Atomic write, so a crash never leaves a half-written card."""
-        path = Path(folder) / CARD_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_json(Path(folder) / CARD_NAME, self.to_dict())
 
 
 # The type of every field a card may hold, and of the entries that pages read from `training` and `dataset`: a card

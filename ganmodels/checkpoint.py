@@ -12,7 +12,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .cards import CARD_NAME, CardError, ModelCard, read_card
+from .cards import CardError, ModelCard, read_card
+from .files import CARD_NAME, atomic_path
 from .device import pick_device
 from .registry import FAMILIES, UnknownFamilyError, get_family
 
@@ -43,9 +44,8 @@ def save_weights(module_or_state, path: str | os.PathLike, precision: str = "flo
         out[k] = v
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(out, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp))
     return path
 
 

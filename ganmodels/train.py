@@ -34,15 +34,12 @@ from .data import (CLASS_NAMES, FOLDER_DATASETS, IDX_DATASETS, LABELLED_DATASETS
 from .device import pick_device, set_cpu_threads
 from .distributed import SINGLE, Ranks, broadcast, launched_ranks, mean_and_sum, start, stop
 from .families.base import PRECISIONS, resolve_precision
+from .files import FIXED_NAME, GRIDS_DIR, LOSSES_NAME, SNAPSHOTS_DIR, STATE_NAME, STATUS_NAME, atomic_path, atomic_write_json
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
 from .registry import FAMILIES, get_family
 from .runs import stop_with_parent
 
-STATE_NAME = "state.pt"
-LOSSES_NAME = "losses.csv"
-STATUS_NAME = "status.json"
-FIXED_NAME = "fixed_inputs.safetensors"
 DATASETS = LABELLED_DATASETS + ("image-folder",)
 LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
 LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
@@ -72,12 +69,6 @@ class TrainConfig:
     hp_overrides: dict = field(default_factory=dict)
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def loss_value(value: float) -> float:
     """A loss as logged: LOSS_DIGITS significant digits. float32 carries about 7 and a GAN's losses move by percents
     from one step to the next, so nothing a plot shows is lost, and a long run's log is half the size of one in
@@ -102,10 +93,8 @@ def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
 
 def write_rows_atomically(path: Path, rows: list[list]) -> None:
     """A whole CSV file written beside `path` and moved over it, so a crash never leaves a log half-written."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
-    os.replace(tmp, path)
 
 
 def union_columns(*headers: list[str]) -> list[str]:
@@ -143,12 +132,6 @@ def _logged(text: str) -> str:
         return repr(loss_value(float(text)))
     except ValueError:
         return text
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def load_training_data(family, dataset: str, data_root: str | None, image_size: int, max_images: int | None, labels: int | None,
@@ -363,8 +346,8 @@ class Run:
         images, nrow = self.family.render_fixed(G, self.fixed, self.device)
         G.train(was_training)
         tag = snapshot_tag(self.step)
-        grid_rel, weights_rel = f"grids/{tag}.png", f"snapshots/{tag}.safetensors"
-        (self.folder / "grids").mkdir(exist_ok=True)
+        grid_rel, weights_rel = f"{GRIDS_DIR}/{tag}.png", f"{SNAPSHOTS_DIR}/{tag}.safetensors"
+        (self.folder / GRIDS_DIR).mkdir(exist_ok=True)
         grid(images, nrow=nrow).save(self.folder / grid_rel)
         save_weights(G, self.folder / weights_rel)
         save_weights(G, self.folder / self.card.weights)
@@ -380,8 +363,8 @@ class Run:
         if not self.ranks.writes:
             return
         self.card.save(self.folder)
-        _atomic_torch_save({"trainer": self.trainer.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()},
-                           self.folder / STATE_NAME)
+        with atomic_path(self.folder / STATE_NAME) as tmp:
+            torch.save({"trainer": self.trainer.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()}, tmp)
 
     def request_stop(self, signum: int, _frame=None) -> None:
         """Signal handler (SIGTERM, Ctrl-C): the loop saves its state after the step it is on and returns, so stopping
@@ -408,7 +391,7 @@ class Run:
     def write_status(self, extra: dict) -> None:
         if not self.ranks.writes:
             return
-        _write_json(self.status_path, {"step": self.step, "total_steps": self.card.training["total_steps"], "pid": os.getpid(),
+        atomic_write_json(self.status_path, {"step": self.step, "total_steps": self.card.training["total_steps"], "pid": os.getpid(),
                                        "updated": time.time(), **extra})
 
     # --- the loop ----------------------------------------------------------------------------
