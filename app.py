@@ -7,10 +7,11 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from ganmodels import gallery
+from ganmodels import samples
 from ganmodels.device import describe_device
 from ganmodels.images import png_bytes, upscale
 from ganmodels.registry import FAMILIES
+from ui import metric_text
 from ui.common import (checkpoint_root, device, get_model, model_catalogue, page_files, page_title, sidebar_header,
                        without_root)
 
@@ -37,7 +38,7 @@ def page_for(word: str) -> str | None:
 @st.cache_data(show_spinner="Drawing samples…", max_entries=64)
 def generated_grid_png(path: str, stamp: float, _model) -> bytes:
     """5x5 samples from seed 0, for models whose folder has no progress grid; keyed by path and card time."""
-    return png_bytes(gallery.sample_grid(_model, seed=0, n=25, nrow=5))
+    return png_bytes(samples.sample_grid(_model, seed=0, n=25, nrow=5))
 
 
 def card_stamp(path: Path) -> float:
@@ -57,10 +58,10 @@ def tile(entry: dict) -> None:
         return
     card = model.card
     family = FAMILIES[card.family]
-    st.markdown(gallery.plain_summary(card))
+    st.markdown(metric_text.plain_summary(card))
 
     path = Path(entry["path"])
-    grid_path = gallery.latest_grid(path, card)
+    grid_path = samples.latest_grid(path, card)
     if grid_path is not None:
         step = grid_path.stem.rsplit("_", 1)[-1].lstrip("0") or "0"
         caption = f"Fixed test inputs at step {step}" + (" (rows: A, A→B, B, B→A)" if family.translator else "")
@@ -94,7 +95,7 @@ def tile(entry: dict) -> None:
         if card.description:
             st.write(card.description)
         training_note(card)
-        figures = gallery.quality_figures(card.metrics, card)
+        figures = metric_text.quality_figures(card.metrics, card)
         if figures:
             st.markdown("\n".join(f"- **{f['label']}**: {f['text']}" for f in figures),
                         help="How these are measured: " + " ".join(f"{f['label']}: {f['help']}" for f in figures if f["help"]))

@@ -1,6 +1,6 @@
 """Milliseconds per photo through the CycleGAN page's code path, against a plain eager `model(x)` loop.
 
-Ours:     ganmodels.translate.translate_upload(model, jpeg_bytes, "a2b", name, max_side=512): decode the
+Ours:     ui.translation.translate_upload(model, jpeg_bytes, "a2b", name, max_side=512): decode the
           untrusted bytes, bound the size (the page's default largest side, 512), translate and reconstruct
           (when the checkpoint holds both directions) by scale blend, as the page does by default (a photo
           larger than the training size also passes through the generator shrunk to it), convert to PIL.
@@ -56,7 +56,7 @@ def random_resnet_checkpoint(root: Path, ngf: int, n_blocks: int) -> Path:
 def bench_model(path: Path, inputs: dict[str, bytes], repeats: int, pause: bool) -> list[dict]:
     from ganmodels.checkpoint import load_model
     from ganmodels.images import decode_upload, from_pil
-    from ganmodels.translate import translate_upload
+    from ui.translation import translate_upload
 
     model = load_model(path, "cpu")
     gens = model.generator

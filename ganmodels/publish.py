@@ -30,7 +30,7 @@ from PIL import Image
 
 from .cards import CardError, read_card
 from .checkpoint import STORED_PRECISIONS, CheckpointError, average_weights, load_model, read_weights, save_weights
-from .gallery import write_sample_sheets
+from .samples import write_sample_sheets
 from .registry import get_family
 from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, union_columns, write_losses_up_to, write_rows_atomically
 

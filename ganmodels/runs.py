@@ -1,4 +1,5 @@
-"""Training runs as the progress page sees them: listing, loss logs, status, background launches."""
+"""Reading training run folders: listing runs with their status, card, live status and loss log; and the watch a
+run started by the app keeps on its parent process."""
 from __future__ import annotations
 
 import copy
@@ -6,8 +7,6 @@ import csv
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 from array import array
@@ -17,7 +16,6 @@ from pathlib import Path
 
 from .cards import CARD_NAME, CardError, ModelCard, read_card
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STALE_SECONDS = 120
 
 
@@ -64,6 +62,16 @@ def run_status(folder: Path, card: ModelCard | None = None) -> str:
         fresh = time.time() - float(status.get("updated", 0)) < STALE_SECONDS
         return "running" if pid_alive(status.get("pid")) and fresh else "stopped"
     return status.get("status", "stopped")
+
+
+def live_status(folder: str | os.PathLike) -> dict:
+    """status.json of a run ({} when absent or being rewritten)."""
+    try:
+        data = json.loads((Path(folder) / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
 
 
 _CARDS: "OrderedDict[str, tuple[tuple[int, int], ModelCard]]" = OrderedDict()
@@ -225,22 +233,6 @@ def smooth(values: list[float], window: int) -> list[float]:
         out.append(total / count if count else math.nan)
     return out
 
-
-def start_training(family: str, dataset: str, steps: int, runs_dir: str | os.PathLike, name: str,
-                   data_root: str | None = None, extra: list[str] | None = None) -> subprocess.Popen:
-    """Launch `python -m ganmodels.train` detached, so it outlives the browser session that started it."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "ganmodels.train", family, "--dataset", dataset, "--steps", str(steps),
-           "--name", name, "--runs-dir", str(runs_dir), "--no-progress"]
-    if data_root:
-        cmd += ["--data-root", str(data_root)]
-    cmd += extra or []
-    # Its own session, so a Ctrl-C at the server's terminal does not reach it twice (a second signal stops a run
-    # without saving); PARENT_PID_ENV makes it pause when this process is gone (stop_with_parent).
-    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
-    with open(runs_dir / f"{name}.log", "ab") as log:
-        return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
 PARENT_PID_ENV = "GANSTUDIO_PARENT_PID"

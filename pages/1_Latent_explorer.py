@@ -4,10 +4,11 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from ganmodels import explore, gallery
+from ganmodels import latent_directions
 from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
-from ui import live_explorer, presenter
+from ganmodels.samples import grid_columns, sample_labels
+from ui import explorer_state, live_explorer, presenter, slide_pictures
 from ui.common import model_stamp, page_model, scroll_to_top, show_image
 from ui.nearest_images import nearest_images_section
 from ui.own_image import own_image_section
@@ -22,13 +23,13 @@ OFFSET_RANGE = 3.0
 @st.cache_data(show_spinner="Finding the directions that change the picture most…", max_entries=64)
 def principal(path: str, stamp: float, label: int | None, count: int, _model) -> tuple[torch.Tensor, torch.Tensor]:
     """Computed once per model (and class, for conditional models) and kept on disk; keyed by the model's path."""
-    return explore.principal_directions_kept(_model, k=count, labels=None if label is None else [label])
+    return latent_directions.principal_directions_kept(_model, k=count, labels=None if label is None else [label])
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def samples(path: str, stamp: float, seed: int, n: int, psi: float | None, label: int | None, _model) -> torch.Tensor:
     """The grid's samples, kept per model and setting: going back to a model or seed seen before draws nothing."""
-    return _model.generate(_model.latents(seed, n, psi), gallery.sample_labels(_model.card, n, label))
+    return _model.generate(_model.latents(seed, n, psi), sample_labels(_model.card, n, label))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -36,8 +37,8 @@ def walk(path: str, stamp: float, start: int, end: int, steps: int, method: str,
          _model) -> tuple[torch.Tensor, bytes]:
     """The walk's frames and its slide-sized GIF (encoding it is the slow part), kept per model and setting."""
     latents = interpolate(_model.latents(start, 1, psi), _model.latents(end, 1, psi), steps, method)
-    images = _model.generate(latents, gallery.sample_labels(_model.card, steps, label))
-    return images, gallery.walk_gif(images)
+    images = _model.generate(latents, sample_labels(_model.card, steps, label))
+    return images, slide_pictures.walk_gif(images)
 
 
 def slider_keys(mode: str, count: int) -> list[str]:
@@ -45,7 +46,7 @@ def slider_keys(mode: str, count: int) -> list[str]:
 
 
 def set_offsets(mode: str, count: int, offsets: dict[int, float]) -> None:
-    for m in gallery.MODES:
+    for m in explorer_state.MODES:
         for i, key in enumerate(slider_keys(m, count)):
             st.session_state[key] = float(offsets.get(i, 0.0)) if m == mode else 0.0
 
@@ -53,7 +54,7 @@ def set_offsets(mode: str, count: int, offsets: dict[int, float]) -> None:
 def load_state(model, first_visit: bool) -> None:
     """Put the URL's state (?seed=&psi=&class=&mode=&offsets=&z=) into the widgets before they are drawn."""
     card = model.card
-    state = gallery.explorer_state_from_query(st.query_params.to_dict(), card)
+    state = explorer_state.explorer_state_from_query(st.query_params.to_dict(), card)
     if not first_visit:  # switching models keeps seed and truncation; sliders and custom latents belong to the old model
         state.offsets, state.token = {}, None
         state.label = 0 if state.label is not None else None
@@ -62,13 +63,13 @@ def load_state(model, first_visit: bool) -> None:
     if state.label is not None:
         st.session_state.lx_label = state.label
     st.session_state.lx_mode = state.mode
-    set_offsets(state.mode, gallery.slider_count(card), state.offsets)
+    set_offsets(state.mode, explorer_state.slider_count(card), state.offsets)
     st.session_state.lx_custom = None
     st.session_state.lx_upload_error = None
     if state.token:
         try:
-            latent = explore.latent_from_token(state.token, model.latent_size)
-        except explore.LatentFileError as exc:
+            latent = explorer_state.latent_from_token(state.token, model.latent_size)
+        except explorer_state.LatentFileError as exc:
             st.session_state.lx_notice = f"The latent in this link could not be used: {exc} Showing the seed instead."
         else:
             st.session_state.lx_custom = {"model": card.id, "latent": latent, "source": "the shared link"}
@@ -79,7 +80,7 @@ def clear_custom() -> None:
 
 
 def new_seed() -> None:
-    st.session_state.lx_seed = gallery.different_seed(st.session_state.get("lx_seed", 0))
+    st.session_state.lx_seed = explorer_state.different_seed(st.session_state.get("lx_seed", 0))
     clear_custom()
 
 
@@ -103,15 +104,15 @@ def receive_upload(model_id: str, latent_size: int, count: int, num_classes: int
     if upload is None:
         return
     try:
-        payload = explore.decode_latent(upload.getvalue(), latent_size)
-    except explore.LatentFileError as exc:
+        payload = explorer_state.decode_latent(upload.getvalue(), latent_size)
+    except explorer_state.LatentFileError as exc:
         st.session_state.lx_upload_error = f"{upload.name}: {exc}"
         return
     st.session_state.lx_custom = {"model": model_id, "latent": payload["latent"], "source": f"the file {upload.name}"}
-    if isinstance(payload.get("seed"), int) and 0 <= payload["seed"] <= gallery.MAX_SEED:
+    if isinstance(payload.get("seed"), int) and 0 <= payload["seed"] <= explorer_state.MAX_SEED:
         st.session_state.lx_seed = payload["seed"]
     if payload.get("truncation") is not None:
-        st.session_state.lx_psi = gallery.nearest_psi(payload["truncation"])
+        st.session_state.lx_psi = explorer_state.nearest_psi(payload["truncation"])
     if num_classes and isinstance(payload.get("label"), int) and 0 <= payload["label"] < num_classes:
         st.session_state.lx_label = payload["label"]
     set_offsets(st.session_state.get("lx_mode", "principal"), count, {})  # the file already holds the slider moves
@@ -128,7 +129,7 @@ def explore_found(latent: torch.Tensor, label: int | None, source: str) -> None:
     """Bring-your-own-image callback: the found latent (and class) becomes the explorer's, as an uploaded latent does."""
     if label is not None:
         st.session_state.lx_label = label
-    use_latent(st.session_state.lx_model, latent, source, gallery.slider_count(model.card))
+    use_latent(st.session_state.lx_model, latent, source, explorer_state.slider_count(model.card))
 
 
 # --- page ----------------------------------------------------------------------------------------
@@ -140,9 +141,9 @@ model = page_model(
     exclude=("cyclegan",),
 )
 card = model.card
-count = gallery.slider_count(card)
+count = explorer_state.slider_count(card)
 conditional = card.family in ("cgan", "acgan")
-names = gallery.class_names(card) if conditional else []
+names = explorer_state.class_names(card) if conditional else []
 
 fresh_visit = "lx_seed" not in st.session_state  # first time here, or back from another page
 if fresh_visit or st.session_state.get("lx_model") != card.id:
@@ -155,27 +156,27 @@ live_explorer.say_drawing_path(drawing)
 
 controls = st.columns([2, 3, 3] if conditional and not drawing.browser else [2, 3])
 with controls[0]:
-    seed = int(st.number_input("Seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_seed", on_change=clear_custom,
+    seed = int(st.number_input("Seed", min_value=0, max_value=explorer_state.MAX_SEED, step=1, key="lx_seed", on_change=clear_custom,
                                help="The same seed always gives the same picture."))
     st.button("New seed", icon=":material/casino:", on_click=new_seed)
 if drawing.browser:  # truncation and class are picked beside the picture, in the browser
     psi_option = st.session_state.get("lx_psi", "off")
-    psi = gallery.psi_value(psi_option)
+    psi = explorer_state.psi_value(psi_option)
     label = st.session_state.get("lx_label", 0) if conditional else None
 else:
     with controls[1]:
         psi_option = st.select_slider(
-            "Truncation", options=gallery.PSI_OPTIONS, key="lx_psi", on_change=clear_custom,
+            "Truncation", options=explorer_state.PSI_OPTIONS, key="lx_psi", on_change=clear_custom,
             format_func=lambda o: "off" if o == "off" else f"ψ (psi) {o:g}",
             help="Redraws unusually large random numbers. ψ (the Greek letter psi) is the limit: smaller ψ gives cleaner but less varied pictures; off uses them all.",
         )
-    psi = gallery.psi_value(psi_option)
+    psi = explorer_state.psi_value(psi_option)
     label = None
     if conditional:
         with controls[2]:
             label = st.selectbox("Class", range(len(names)), format_func=lambda i: names[i], key="lx_label",
                                  help="This model was trained with labels, so you can ask for a class.")
-labels_for = (lambda n: gallery.sample_labels(card, n, label)) if conditional else (lambda n: None)
+labels_for = (lambda n: sample_labels(card, n, label)) if conditional else (lambda n: None)
 if presenter.active():  # a projector or a stand: the picture walks by itself, the controls stay below
     presenter.latent_walk(model, psi, label, start=seed)
 
@@ -184,8 +185,8 @@ if presenter.active():  # a projector or a stand: the picture walks by itself, t
 def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
     """The picture and its sliders; moving a slider reruns only this part."""
     card = model.card
-    psi = gallery.psi_value(psi_option)
-    mode = st.radio("Sliders move along", gallery.MODES, format_func=MODE_NAMES.get, horizontal=True, key="lx_mode",
+    psi = explorer_state.psi_value(psi_option)
+    mode = st.radio("Sliders move along", explorer_state.MODES, format_func=MODE_NAMES.get, horizontal=True, key="lx_mode",
                     on_change=reset_sliders, args=(count,),
                     help="Principal directions are the ways of changing the numbers that change the picture most. "
                          "Raw dimensions move one number at a time.")
@@ -218,21 +219,21 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
     else:
         base = model.latents(seed, 1, psi)
         source = f"seed {seed}" + ("" if psi is None else f", ψ {psi:g}")
-    latent = explore.apply_offsets(base, offsets, directions if mode == "principal" else None)
+    latent = latent_directions.apply_offsets(base, offsets, directions if mode == "principal" else None)
     image = to_pil(model.generate(latent, None if label is None else [label])[0])
     moved = sum(1 for v in offsets.values() if v)
     caption = source + (f" · class {names[label]}" if label is not None else "") + (f" · {moved} slider(s) moved" if moved else "")
     with picture_col:
         show_image(image, caption, f"{card.id}_seed{seed}.png", key="lx_dl_image", min_side=320)
-        st.download_button("Download this latent", explore.encode_latent(card.id, latent, seed, psi, label),
+        st.download_button("Download this latent", explorer_state.encode_latent(card.id, latent, seed, psi, label),
                            file_name=f"{card.id}_seed{seed}_latent.json", mime="application/json", key="lx_dl_latent",
                            help="A small file with the exact numbers behind this picture; upload it below to get it back.")
         if custom and custom["model"] == card.id:
             st.info(f"Showing a {source}; the seed is not used.")
             st.button("Back to the seed's picture", on_click=clear_custom, key="lx_back")
 
-    state = gallery.ExplorerState(seed=seed, psi=psi_option, label=label, mode=mode, offsets=offsets,
-                                  token=explore.latent_to_token(base) if custom and custom["model"] == card.id else None)
+    state = explorer_state.ExplorerState(seed=seed, psi=psi_option, label=label, mode=mode, offsets=offsets,
+                                  token=explorer_state.latent_to_token(base) if custom and custom["model"] == card.id else None)
     live_explorer.write_explorer_url(state)
 
 
@@ -263,8 +264,8 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     n = st.slider("Number of samples", 4, 36, 16, key="lx_n")
     latents = model.latents(seed, n, psi)
     images = samples(str(model.path), model_stamp(model), seed, n, psi, label, model)
-    nrow = gallery.grid_columns(n)
-    show_image(gallery.numbered_grid(images, nrow, min_side=360), f"Samples 1 to {n}, numbered left to right, top to bottom",
+    nrow = grid_columns(n)
+    show_image(slide_pictures.numbered_grid(images, nrow, min_side=360), f"Samples 1 to {n}, numbered left to right, top to bottom",
                f"{card.id}_seed{seed}_grid{n}.png", key="lx_dl_grid", min_side=360)
 
     st.subheader("Latent arithmetic: A − B + C")
@@ -312,10 +313,10 @@ def interpolation(model, seed: int, psi, label) -> None:
     if st.session_state.get("lx_walk_from") != seed:  # a new picture on screen: the walk starts from it
         st.session_state.lx_walk_from = seed
         st.session_state.lx_from = seed
-        st.session_state.lx_to = seed + 1 if seed < gallery.MAX_SEED else seed - 1
+        st.session_state.lx_to = seed + 1 if seed < explorer_state.MAX_SEED else seed - 1
     cols = st.columns(4)
-    start = int(cols[0].number_input("From seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_from"))
-    end = int(cols[1].number_input("To seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="lx_to"))
+    start = int(cols[0].number_input("From seed", min_value=0, max_value=explorer_state.MAX_SEED, step=1, key="lx_from"))
+    end = int(cols[1].number_input("To seed", min_value=0, max_value=explorer_state.MAX_SEED, step=1, key="lx_to"))
     steps = cols[2].slider("Steps", 3, 16, 8, key="lx_steps")
     method = cols[3].radio("Path", ("slerp", "lerp"), horizontal=True, key="lx_method", format_func=WALK_NAMES.get)
     images, animation = walk(str(model.path), model_stamp(model), start, end, steps, method, psi, label, model)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ganmodels import gallery
+from ganmodels import samples
 from ganmodels.images import grid, to_pil
-from ui import live_explorer
+from ui import explorer_state, live_explorer, metric_text
 from ui.common import model_stamp, page_model, show_image
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
@@ -18,8 +18,8 @@ model = page_model(
     families=("infogan",),
 )
 card = model.card
-codes = gallery.infogan_codes(card)
-meaning = gallery.category_meaning(card)
+codes = samples.infogan_codes(card)
+meaning = metric_text.category_meaning(card)
 num_categories = codes["num_categories"]
 cont_names = codes["continuous"]
 
@@ -30,7 +30,7 @@ def category_name(value: int) -> str:
 
 
 def new_seed() -> None:
-    st.session_state.ic_seed = gallery.different_seed(st.session_state.get("ic_seed", 0))
+    st.session_state.ic_seed = explorer_state.different_seed(st.session_state.get("ic_seed", 0))
 
 
 def reset_codes() -> None:
@@ -51,7 +51,7 @@ live_explorer.say_drawing_path(drawing)
 
 top = st.columns([1, 3])
 with top[0]:
-    seed = int(st.number_input("Noise seed", min_value=0, max_value=gallery.MAX_SEED, step=1, key="ic_seed",
+    seed = int(st.number_input("Noise seed", min_value=0, max_value=explorer_state.MAX_SEED, step=1, key="ic_seed",
                                help="The noise is everything the codes do not control. The same seed keeps it fixed."))
     st.button("New seed", icon=":material/casino:", on_click=new_seed)
 with top[1]:
@@ -59,7 +59,7 @@ with top[1]:
         purity = (card.metrics or {}).get("code_purity")
         st.caption("Measured after training: each categorical value mostly draws one real class"
                    + (f" ({purity:.0%} of samples match that pairing)." if isinstance(purity, (int, float)) else "."))
-noise = gallery.infogan_noise(card, seed)
+noise = samples.infogan_noise(card, seed)
 
 
 @st.fragment
@@ -74,7 +74,7 @@ def live_output(model, noise, seed: int) -> None:
                             help="Trained on values between -1 and 1; beyond that the model extrapolates.")
                   for j, name in enumerate(cont_names)]
         st.button("Reset codes", on_click=reset_codes, key="ic_reset")
-    latent = gallery.infogan_input(card, noise, category, values)
+    latent = samples.infogan_input(card, noise, category, values)
     image = to_pil(model.generate(latent)[0])
     caption = f"{category_name(category)} · " + ", ".join(f"{n} = {v:+.1f}" for n, v in zip(cont_names, values))
     with picture:
@@ -103,7 +103,7 @@ def traversal(model, noise, seed: int) -> None:
         low, high = cols[1].slider("Sweep range", -2.0, 2.0, (-1.0, 1.0), step=0.1, key="ic_range")
         steps = cols[2].slider("Columns", 3, 11, 7, key="ic_steps")
         values = [low + (high - low) * i / (steps - 1) for i in range(steps)]
-    latents, nrow = gallery.traversal_latents(card, noise, code_index, values, [0.0] * len(cont_names))
+    latents, nrow = samples.traversal_latents(card, noise, code_index, values, [0.0] * len(cont_names))
     images = model.generate(latents)
     sweep = cont_names[code_index] if code_index is not None else "none"
     caption = f"Rows: {codes['categorical']} 0 to {num_categories - 1}" + (

@@ -8,14 +8,11 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from ganmodels import gallery
-from ganmodels import studio_support as support
 from ganmodels.cards import CardError
-from ganmodels.plots import loss_figure
 from ganmodels.registry import FAMILIES
-from ganmodels.runs import RunInfo, list_runs, read_card_cached, read_losses_incremental, run_status
-from ui.charts import quality_keys, snapshot_metrics_figure
-from ui import access, presenter
+from ganmodels.runs import RunInfo, list_runs, live_status, read_card_cached, read_losses_incremental, run_status
+from ui import access, metric_text, new_run, presenter, run_progress
+from ui.charts import loss_figure, quality_keys, snapshot_metrics_figure
 from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
 
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
@@ -83,7 +80,7 @@ def new_run_form(expanded: bool) -> None:
         with st.form("new_run"):
             left, right = st.columns(2)
             family = left.selectbox("Model family", list(FAMILIES), format_func=lambda f: FAMILIES[f].title, key="nr_family")
-            dataset = right.selectbox("Dataset", list(support.DATASETS), format_func=support.DATASETS.get, key="nr_dataset")
+            dataset = right.selectbox("Dataset", list(new_run.DATASETS), format_func=new_run.DATASETS.get, key="nr_dataset")
             data_root = st.text_input(
                 "Data folder", key="nr_root",
                 placeholder="empty: this machine's offline copy of the dataset (see the README)",
@@ -91,8 +88,8 @@ def new_run_form(expanded: bool) -> None:
                      "for CycleGAN the folder that holds trainA and trainB (empty: the offline horse2zebra copy). The few "
                      "examples shipped in examples/ are for trying the pages, too few to train on.")
             a, b, c = st.columns(3)
-            steps = a.number_input("Training steps", min_value=1, max_value=support.MAX_STEPS, value=2000, step=100, key="nr_steps")
-            snapshot_every = b.number_input("Snapshot every … steps", min_value=1, max_value=support.MAX_STEPS, value=None, step=50,
+            steps = a.number_input("Training steps", min_value=1, max_value=new_run.MAX_STEPS, value=2000, step=100, key="nr_steps")
+            snapshot_every = b.number_input("Snapshot every … steps", min_value=1, max_value=new_run.MAX_STEPS, value=None, step=50,
                                             key="nr_snap", placeholder="automatic: 8 evenly spaced",
                                             help="Empty takes eight evenly spaced snapshots.")
             image_size = c.number_input("Image size (pixels)", min_value=16, max_value=512, value=None, step=4, key="nr_size",
@@ -108,15 +105,15 @@ def new_run_form(expanded: bool) -> None:
 
 def start_run(family, dataset, data_root, steps, snapshot_every, image_size, small, name) -> None:
     runs_dir = runs_root()
-    name = (name or "").strip() or support.suggest_run_name(family, dataset, runs_dir)
+    name = (name or "").strip() or new_run.suggest_run_name(family, dataset, runs_dir)
     try:
         if access.is_public():  # the form is not drawn in public mode; a replayed submit is refused all the same
-            raise support.RunRequestError("Starting training runs is turned off on this server.")
+            raise new_run.RunRequestError("Starting training runs is turned off on this server.")
         caps = access.limits()
-        request = support.validate_request(family, dataset, steps, name, runs_dir, data_root, snapshot_every, small,
+        request = new_run.validate_request(family, dataset, steps, name, runs_dir, data_root, snapshot_every, small,
                                            image_size, checkpoints_dir=checkpoint_root(), limits=caps)
-        support.launch(request, runs_dir, caps, owner=access.visitor_id())
-    except support.RunRequestError as exc:
+        new_run.launch(request, runs_dir, caps, owner=access.visitor_id())
+    except new_run.RunRequestError as exc:
         st.error(str(exc))
         return
     except OSError as exc:
@@ -130,23 +127,23 @@ def start_run(family, dataset, data_root, steps, snapshot_every, image_size, sma
 def pending_panel() -> None:
     """Runs started from here that have no card yet: starting (refreshes until listed) or failed (with the log)."""
     runs_dir = runs_root()
-    pending = support.pending_launches(runs_dir)
+    pending = new_run.pending_launches(runs_dir)
     starting = {p.name for p in pending if p.state == "starting"}
 
     def body():
-        now = support.pending_launches(runs_dir)
+        now = new_run.pending_launches(runs_dir)
         if starting - {p.name for p in now if p.state == "starting"}:
             st.rerun()  # one has its card now (or failed): redraw the run list
         for p in now:
             if p.state == "starting":
                 st.info(f"'{p.name}' is starting: loading its training data "
-                        f"({support.format_duration(time.time() - p.started)} so far).", icon=":material/hourglass_top:")
+                        f"({run_progress.format_duration(time.time() - p.started)} so far).", icon=":material/hourglass_top:")
                 access.stop_button(runs_dir / p.name, key=f"stop_pending_{p.name}")
             else:
                 st.error(f"'{p.name}' stopped before training began. The end of its log says why:")
                 if not access.is_public():  # a log can hold server paths and tracebacks
                     st.code(p.log_tail or "(the log is empty)", language=None)
-                st.button("Dismiss", key=f"dismiss_{p.name}", on_click=support.dismiss_launch, args=(runs_dir, p.name))
+                st.button("Dismiss", key=f"dismiss_{p.name}", on_click=new_run.dismiss_launch, args=(runs_dir, p.name))
 
     st.fragment(run_every=2 if starting else None)(body)()
 
@@ -155,7 +152,7 @@ def pending_panel() -> None:
 
 def show_stopped(folder: Path) -> None:
     """Why a run stopped: the error it recorded and the end of its log."""
-    live = support.live_status(folder)
+    live = live_status(folder)
     if live.get("paused"):
         st.info(f"The run was paused ({live['paused']}) with its state saved at step {live['step']:,}: nothing it "
                 "trained is lost.")
@@ -163,7 +160,7 @@ def show_stopped(folder: Path) -> None:
         st.error(f"The run stopped with: {live['error']}")
     else:
         st.warning("The run stopped before finishing (its process is gone without saying why).")
-    tail = None if access.is_public() else support.log_tail(support.run_log_path(folder))
+    tail = None if access.is_public() else run_progress.log_tail(run_progress.run_log_path(folder))
     if tail:
         with st.expander("End of the training log", expanded=True):
             st.code(tail, language=None)
@@ -212,9 +209,9 @@ def show_snapshot(folder: Path, card, snaps: list[dict], status: str) -> int | N
         st.metric("Step", f"{step:,}")
         if isinstance(epoch, (int, float)):
             st.metric("Epoch", f"{epoch:.2f}", help="Passes over the training images so far.")
-        for metric_key, value in gallery.numeric_metrics(snap.get("metrics")).items():
-            st.metric(gallery.metric_label(metric_key, card), gallery.format_metric(metric_key, value),
-                      help=gallery.metric_help(metric_key) or None)
+        for metric_key, value in metric_text.numeric_metrics(snap.get("metrics")).items():
+            st.metric(metric_text.metric_label(metric_key, card), metric_text.format_metric(metric_key, value),
+                      help=metric_text.metric_help(metric_key) or None)
     return step
 
 
@@ -225,7 +222,7 @@ def show_losses(folder: Path, card, marker: int | None, steps_done: int) -> None
     except OSError:
         st.info("This folder has no loss log.")
         return
-    every = support.loss_thinning(steps_done)
+    every = run_progress.loss_thinning(steps_done)
     columns = cached_losses(str(folder), (stat.st_mtime_ns, stat.st_size), every)
     if not columns.get("step"):
         st.info("No losses logged yet.")
@@ -241,17 +238,17 @@ def show_losses(folder: Path, card, marker: int | None, steps_done: int) -> None
 def show_snapshot_metrics(card) -> None:
     """Each quality figure in its own panel (a sample count of 2000 on FID's axis would flatten it), the full-width
     table under it in an expander, formatted as everywhere else."""
-    rows = support.snapshot_rows(card)
+    rows = run_progress.snapshot_rows(card)
     figure = snapshot_metrics_figure(rows, card)
     if figure is None:
         return
     st.subheader("Measurements at each snapshot")
     st.plotly_chart(figure, key=f"metrics_{card.id}", width="stretch")
-    keys = quality_keys(support.metric_keys(rows))
-    st.caption("  \n".join(f"**{gallery.metric_label(k, card)}**: {gallery.metric_help(k)}" for k in keys
-                           if gallery.metric_help(k)))
+    keys = quality_keys(run_progress.metric_keys(rows))
+    st.caption("  \n".join(f"**{metric_text.metric_label(k, card)}**: {metric_text.metric_help(k)}" for k in keys
+                           if metric_text.metric_help(k)))
     table = [{"Step": f"{r['step']:,}", "Epoch": f"{r['epoch']:.2f}" if isinstance(r.get("epoch"), (int, float)) else "",
-              **{gallery.metric_label(k, card): gallery.format_metric(k, r[k]) if k in r else "" for k in keys}}
+              **{metric_text.metric_label(k, card): metric_text.format_metric(k, r[k]) if k in r else "" for k in keys}}
              for r in rows]
     with st.expander("The same figures as a table"):
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
@@ -267,14 +264,14 @@ def show_run(folder: Path, status_at_load: str) -> None:
     status = run_status(folder, card)
     if status != status_at_load:
         st.rerun()  # finished or stopped since the page was drawn: redraw it all (and stop refreshing)
-    live = support.live_status(folder)
-    share, text = support.progress(card, live)
+    live = live_status(folder)
+    share, text = run_progress.progress(card, live)
     if status == "running":
         st.progress(share, text=text)
     elif card.training.get("total_steps"):
         seconds = float(card.training.get("seconds") or 0)
-        st.caption(text + (f" · trained for {support.format_duration(seconds)}" if seconds >= 1 else ""))
-    snaps = support.snapshots(card)
+        st.caption(text + (f" · trained for {run_progress.format_duration(seconds)}" if seconds >= 1 else ""))
+    snaps = run_progress.snapshots(card)
     marker = show_snapshot(folder, card, snaps, status)
     st.subheader("Losses")
     steps_done = int(live.get("step") or card.training.get("steps_done") or 0)
@@ -288,7 +285,7 @@ st.title("Training progress")
 st.caption("Watch a GAN learn: the same random inputs drawn at each saved moment of training, the losses of its two "
            "networks, and measurements taken along the way. Start a new training run below.")
 sidebar_header()
-support.reap_children()
+new_run.reap_children()
 access.start_run_watcher(runs_root)
 
 runs = list_runs(runs_root(), checkpoint_root())
@@ -334,10 +331,10 @@ if run.status == "stopped":
     show_stopped(run.folder)
 
 if presenter.active():  # a projector or a stand: the snapshots play by themselves, the details stay below
-    presenter.snapshot_loop(run.folder, support.snapshots(card))
+    presenter.snapshot_loop(run.folder, run_progress.snapshots(card))
 st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
 
-commands = None if access.is_public() else support.training_commands(card)  # they name server paths
+commands = None if access.is_public() else run_progress.training_commands(card)  # they name server paths
 if commands:
     with st.expander("How this run was trained"):
         st.code(commands, language="bash")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ganmodels import gallery
+from ganmodels.samples import grid_columns
 from ganmodels.images import grid
+from ui import comparison, explorer_state, metric_text
 from ui.charts import metric_bars
 from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_header
 
@@ -21,7 +22,7 @@ st.caption("Feed exactly the same random numbers to several generators, or to on
 sidebar_header()
 
 root = checkpoint_root()
-entries = gallery.compare_entries(model_catalogue(str(root)))
+entries = comparison.compare_entries(model_catalogue(str(root)))
 if not entries:
     st.warning("No checkpoints to compare. Train one (see the README) or drop a generator file into checkpoints/.")
     st.stop()
@@ -40,7 +41,7 @@ chosen = st.multiselect("Checkpoints and snapshots to compare", list(by_label), 
                         help="'@ final' is the model as shipped (for some, the mean of its last snapshots, as the label says); "
                              "'@ step N' is its generator as it stood at step N of training.")
 controls = st.columns(2)
-seed = int(controls[0].number_input("Seed", min_value=0, max_value=gallery.MAX_SEED, value=0, step=1, key="cmp_seed"))
+seed = int(controls[0].number_input("Seed", min_value=0, max_value=explorer_state.MAX_SEED, value=0, step=1, key="cmp_seed"))
 n = controls[1].slider("Samples per model", 1, 25, 9, key="cmp_n")
 
 if len(chosen) < 2:
@@ -61,11 +62,11 @@ if selected:
             else:
                 models.append(get_model(entry.path, entry.weights))  # shows why in this column on failure
     try:
-        samples = gallery.compare_samples(models, seed, n)
+        samples = comparison.compare_samples(models, seed, n)
     except Exception as exc:  # a model that loads but cannot sample: say so, keep the page
         st.error(f"Sampling failed ({type(exc).__name__}: {exc}).")
         samples = [None] * len(models)
-    layouts = {gallery.latent_layout(m) for m in models if m is not None and not m.family.translator}
+    layouts = {comparison.latent_layout(m) for m in models if m is not None and not m.family.translator}
     if len(layouts) > 1:
         st.caption("These models take latents of different sizes, so they share the seed but not the exact numbers.")
     elif layouts:
@@ -83,14 +84,14 @@ if selected:
                 st.error(f"This generator could not draw ({type(exc).__name__}: {exc}).")
                 continue
             safe = entry.label.replace(" @ ", "_").replace(" ", "_").replace("(", "").replace(")", "")
-            show_image(grid(images, gallery.grid_columns(n)), sample.note, f"{safe}_seed{seed}.png",
+            show_image(grid(images, grid_columns(n)), sample.note, f"{safe}_seed{seed}.png",
                        key=f"cmp_dl_{entry.label}", min_side=240)
             if sample.labels is not None:
                 st.caption("Conditional model: samples cycle through its classes in order.")
 
 st.header("Measured quality")
-rows = gallery.metric_rows(selected)
-choices = gallery.metric_choices(rows)
+rows = comparison.metric_rows(selected)
+choices = comparison.metric_choices(rows)
 if not selected:
     st.info("Choose entries above to see their figures.")
 elif not choices:
@@ -103,11 +104,11 @@ else:
     datasets = {e.label: e.dataset for e in selected}
     # Text cells, formatted as everywhere else: a missing figure reads "not measured", never "None".
     table = pd.DataFrame([{"Checkpoint": r["label"], "Dataset": datasets.get(r["label"]) or "?",
-                           **{gallery.metric_label(c, any_card): gallery.format_metric(c, r[c]) if r.get(c) is not None
+                           **{metric_text.metric_label(c, any_card): metric_text.format_metric(c, r[c]) if r.get(c) is not None
                               else "not measured" for c in choices}} for r in rows]).set_index("Checkpoint")
     st.dataframe(table, width="stretch", column_config={
-        gallery.metric_label(c, any_card): st.column_config.TextColumn(help=gallery.metric_help(c) or None) for c in choices})
-    metric = st.selectbox("Metric to chart", choices, format_func=lambda k: gallery.metric_label(k, any_card), key="cmp_metric")
+        metric_text.metric_label(c, any_card): st.column_config.TextColumn(help=metric_text.metric_help(c) or None) for c in choices})
+    metric = st.selectbox("Metric to chart", choices, format_func=lambda k: metric_text.metric_label(k, any_card), key="cmp_metric")
     floors = [r.get("classifier_fid_floor") for r in rows if r.get("classifier_fid_floor") is not None]
     measured_on = sorted({datasets.get(r["label"]) or "?" for r in rows if r.get(metric) is not None})
     floor = min(floors) if metric == "classifier_fid" and floors and len(measured_on) == 1 else None
@@ -115,8 +116,8 @@ else:
         st.warning(f"These models were measured on different datasets ({', '.join(measured_on)}). A distance to real "
                    "images of one dataset cannot be compared with a distance to another's: compare bars of the same "
                    "colour only.", icon=":material/warning:")
-    st.plotly_chart(metric_bars(rows, metric, gallery.metric_label(metric, any_card), datasets, floor), width="stretch")
-    help_text = gallery.metric_help(metric)
+    st.plotly_chart(metric_bars(rows, metric, metric_text.metric_label(metric, any_card), datasets, floor), width="stretch")
+    help_text = metric_text.metric_help(metric)
     if help_text:
         st.caption(help_text)
     missing = [r["label"] for r in rows if r.get(metric) is None]

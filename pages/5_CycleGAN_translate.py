@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ganmodels import studio_support as support
 from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError
-from ganmodels.translate import Translation, results_zip, translate_upload
+from ui import translation
 from ui.common import page_model, show_image
+from ui.translation import Translation, results_zip, translate_upload
 
 st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
 
@@ -38,7 +38,7 @@ def shared_translation(key: str, _data: bytes, direction: str, max_side: int, bl
 def translate_cached(model, name: str, data: bytes, direction: str, max_side: int, blend: bool) -> tuple[str, Translation | str]:
     """(cache key, Translation or the reason it failed); reruns reuse results kept in the session."""
     cache: OrderedDict = st.session_state.setdefault("cg_cache", OrderedDict())
-    key = support.translation_key(data, direction, max_side, model_key(model), blend)
+    key = translation.translation_key(data, direction, max_side, model_key(model), blend)
     if key in cache:
         cache.move_to_end(key)
         entry = cache[key]
@@ -86,8 +86,8 @@ def collect_inputs(card, direction: str) -> list[tuple[str, bytes]]:
         shot = st.camera_input("Camera", key="cg_camera")
         if shot is not None:
             inputs.append(("camera.jpg", shot.getvalue()))
-    examples = support.example_images(card, direction)
-    source = support.direction_label(card, direction).split(" → ")[0]
+    examples = translation.example_images(card, direction)
+    source = translation.direction_label(card, direction).split(" → ")[0]
     if examples:
         by_name = {p.name: p for p in examples}
         chosen = st.multiselect(f"Or try example photos ({source} test photos the model never trained on)", list(by_name),
@@ -110,20 +110,20 @@ model = page_model(
     families=("cyclegan",),
 )
 card = model.card
-directions = support.available_directions(model)
+directions = translation.available_directions(model)
 if not directions:
     st.error("This checkpoint holds no translation direction that can be used.")
     st.stop()
 
 controls = st.columns([3, 2])
 with controls[0]:
-    direction = st.radio("Direction", directions, format_func=lambda d: support.direction_label(card, d), horizontal=True,
+    direction = st.radio("Direction", directions, format_func=lambda d: translation.direction_label(card, d), horizontal=True,
                          key="cg_direction")
     if len(directions) == 1:
         st.caption("This checkpoint translates one way only, so there is no way back to show.")
 with controls[1]:
-    sizes, default_side = support.translation_sizes(card)
-    low, high = support.training_sides(card)
+    sizes, default_side = translation.translation_sizes(card)
+    low, high = translation.training_sides(card)
     learned = f"{high}" if low == high else f"{low} to {high}"
     max_side = st.select_slider("Largest side (pixels)", sizes, value=default_side, key="cg_max_side",
                                 help="Photos are shrunk so their longer side is at most this: larger sizes keep more "
@@ -140,8 +140,8 @@ if not inputs:
     st.info("Upload one or more photos, take one with the camera, or pick examples to see them translated.")
     st.stop()
 
-label = support.direction_label(card, direction)
-back = support.direction_label(card, "b2a" if direction == "a2b" else "a2b")
+label = translation.direction_label(card, direction)
+back = translation.direction_label(card, "b2a" if direction == "a2b" else "a2b")
 source_name, target_name = label.split(" → ")
 there_slug = file_slug(f"{source_name}-to-{target_name}")  # file names say which way was translated
 back_slug = file_slug(f"back-to-{source_name}")

@@ -7,11 +7,10 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from ganmodels import gallery
-from ganmodels import studio_support as support
 from ganmodels.data import CLASS_NAMES, DatasetError, load_labelled
 from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError, decode_upload, to_pil
-from ganmodels.plots import probability_bars
+from ui import digits, metric_text
+from ui.charts import probability_bars
 from ui.common import page_model, show_image
 
 st.set_page_config(page_title="SGAN classifier · GAN Studio", layout="wide")
@@ -42,7 +41,7 @@ def pick_test_image(card, classes: list[str]) -> tuple[torch.Tensor, str] | None
     try:
         images, labels = test_set(dataset, dataset_root(card), card.image_size)
     except DatasetError:
-        bundled = support.bundled_digits(dataset, card.image_size)
+        bundled = digits.bundled_digits(dataset, card.image_size)
         if bundled is None:
             st.warning(f"The {dataset} test images are not available on this machine. Upload a picture instead.")
             return None
@@ -74,13 +73,13 @@ def uploaded_digit(card) -> tuple[torch.Tensor, object] | None:
         return None
     try:
         decoded = decode_upload(upload.getvalue(), max_side=1024)
-        digit = support.mnist_style(decoded.image)
-    except (ImageDecodeError, support.DigitError) as exc:
+        digit = digits.mnist_style(decoded.image)
+    except (ImageDecodeError, digits.DigitError) as exc:
         st.error(f"{upload.name}: {exc}")
         return None
     with st.expander("Your picture before preparation"):
         st.image(decoded.image, width=min(320, decoded.image.width))
-    return support.digit_tensor(digit, card.image_size), upload.name
+    return digits.digit_tensor(digit, card.image_size), upload.name
 
 
 model = page_model(
@@ -102,8 +101,8 @@ unlabelled = card.dataset.get("num_images")
 scores = st.columns(3)
 for column, key in zip(scores, ("test_accuracy", "baseline_test_accuracy")):
     value = card.metrics.get(key)
-    column.metric(gallery.metric_label(key, card), gallery.format_metric(key, value) if value is not None else "not measured",
-                  help=gallery.metric_help(key) or None)
+    column.metric(metric_text.metric_label(key, card), metric_text.format_metric(key, value) if value is not None else "not measured",
+                  help=metric_text.metric_help(key) or None)
 test_acc, base_acc = card.metrics.get("test_accuracy"), card.metrics.get("baseline_test_accuracy")
 if isinstance(test_acc, (int, float)) and isinstance(base_acc, (int, float)):
     scores[2].metric("Gain from the unlabelled images", f"{(test_acc - base_acc) * 100:+.1f} points")
@@ -118,7 +117,7 @@ if picked is None:
     st.stop()
 x, about = picked
 
-probabilities = support.class_probabilities(model, x)
+probabilities = digits.class_probabilities(model, x)
 left, right = st.columns([1, 2])
 with left:
     caption = f"What the classifiers see ({card.image_size}x{card.image_size})"

@@ -212,7 +212,7 @@ def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{download.suggested_filename} is not a PNG"
     # computed at the page's default side (or the upload's own 300 px, if smaller), the upload's 3:2 shape kept
     from ganmodels.cards import read_card
-    from ganmodels.studio_support import translation_sizes
+    from ui.translation import translation_sizes
 
     side = min(300, translation_sizes(read_card(root / model_id))[1])
     with Image.open(io.BytesIO(data)) as img:

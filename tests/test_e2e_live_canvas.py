@@ -24,7 +24,7 @@ if str(REPO) not in sys.path:
 
 from bench._common import (StreamlitServer, exception_on_page, find_page, page_url,  # noqa: E402
                            wait_app_idle)
-from ganmodels import explore, gallery  # noqa: E402
+from ganmodels import latent_directions, samples  # noqa: E402
 from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
 from ganmodels.registry import FAMILIES  # noqa: E402
 from tests.conftest import examples_dcgan_file  # noqa: E402
@@ -100,7 +100,7 @@ def test_browser_picture_equals_torch(family, live_root, server, page):
     conditional = model.family.conditional
     query = f"model={model_id}&mode=raw&seed=5&psi=0.8&offsets=0:1.5,2:-0.7" + ("&class=3" if conditional else "")
     frame = open_live(page, page_url(server.url, find_page("latent"), query))
-    latent = explore.apply_offsets(model.latents(5, 1, 0.8), {0: 1.5, 2: -0.7})
+    latent = latent_directions.apply_offsets(model.latents(5, 1, 0.8), {0: 1.5, 2: -0.7})
     expected = model.generate(latent, [3] if conditional else None).numpy()
     output, browser_latent = drawn(frame)
     assert np.abs(browser_latent - latent.numpy().reshape(-1)).max() <= 1e-6, "the browser assembled another latent"
@@ -122,7 +122,7 @@ def test_infogan_codes_drawn_in_the_browser_equal_torch(live_root, server, page)
     wait_drawn(frame, "Math.abs(window.__liveCanvas.lastLatent[arg] - 0.5) < 1e-6", z_dim + k)
     cont = [0.0] * model.card.arch["num_continuous"]
     cont[0] = 0.5
-    latent = gallery.infogan_input(model.card, gallery.infogan_noise(model.card, 0), 2, cont)
+    latent = samples.infogan_input(model.card, samples.infogan_noise(model.card, 0), 2, cont)
     output, browser_latent = drawn(frame)
     assert np.abs(browser_latent - latent.numpy().reshape(-1)).max() <= 1e-6
     assert float(np.abs(output - model.generate(latent).numpy()).max()) <= TOLERANCE

@@ -647,7 +647,7 @@ def test_publish_average_from_ships_the_mean_of_the_window_and_keeps_the_run_s_o
     from safetensors.torch import load_file
 
     from ganmodels.checkpoint import average_weights, read_weights
-    from ganmodels.gallery import compare_entries
+    from ui.comparison import compare_entries
     from ganmodels.publish import main as publish_main
 
     run = tmp_path / "run"

@@ -21,7 +21,7 @@ if str(REPO) not in sys.path:  # pages import ui/ and ganmodels/ from the repo r
     sys.path.insert(0, str(REPO))
 
 from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
-from ganmodels.explore import encode_latent  # noqa: E402
+from ui.explorer_state import encode_latent  # noqa: E402
 
 HOME, EXPLORER, INFOGAN, COMPARE = "app.py", "pages/1_Latent_explorer.py", "pages/2_InfoGAN_codes.py", "pages/4_Compare_checkpoints.py"
 SHIPPED = REPO / "checkpoints"
@@ -594,12 +594,12 @@ def test_explorer_grid_is_numbered_and_the_walk_gif_fits_a_slide():
 
     from PIL import Image
 
-    from ganmodels import gallery
     from ganmodels.images import grid, upscale
+    from ui import slide_pictures
 
     torch.manual_seed(0)
     images = torch.zeros(16, 1, 28, 28) - 1  # black tiles: any yellow pixel is a number
-    numbered = gallery.numbered_grid(images, 4, min_side=360)
+    numbered = slide_pictures.numbered_grid(images, 4, min_side=360)
     plain = upscale(grid(images, 4), 360).convert("RGB")
     assert numbered.size == plain.size and min(numbered.size) >= 360
     pixels = numbered.load()
@@ -609,8 +609,8 @@ def test_explorer_grid_is_numbered_and_the_walk_gif_fits_a_slide():
         x0, y0 = col * tile, row * tile
         corner = [pixels[x, y] for x in range(x0, x0 + tile // 2) for y in range(y0, y0 + tile // 3)]
         assert any(p[0] > 200 and p[1] > 150 and p[2] < 80 for p in corner), f"tile {index + 1} has no number"
-    gif = Image.open(io.BytesIO(gallery.walk_gif(torch.rand(8, 1, 28, 28) * 2 - 1)))
-    assert min(gif.size) >= gallery.SLIDE_GIF_SIDE and gif.n_frames > 1 and gif.info.get("loop") == 0
+    gif = Image.open(io.BytesIO(slide_pictures.walk_gif(torch.rand(8, 1, 28, 28) * 2 - 1)))
+    assert min(gif.size) >= slide_pictures.SLIDE_GIF_SIDE and gif.n_frames > 1 and gif.info.get("loop") == 0
 
 
 def walk_image(at: AppTest) -> str | None:
@@ -621,7 +621,7 @@ def walk_image(at: AppTest) -> str | None:
 def test_presenter_mode_from_the_url_walks_and_can_be_left(tiny_checkpoints, monkeypatch):
     """?present=1 turns presenter mode on (kept in the URL and across pages); the explorer's picture walks by itself
     from frame to frame and loops; 'Leave presenter mode' turns it off."""
-    from ganmodels import gallery
+    from ui import slide_pictures
 
     at = run_page(EXPLORER, tiny_checkpoints, monkeypatch, model="tiny-dcgan", present="1")
     assert_clean(at)
@@ -634,9 +634,9 @@ def test_presenter_mode_from_the_url_walks_and_can_be_left(tiny_checkpoints, mon
         seen.append(walk_image(at))
     assert None not in seen and len(set(seen)) == 4
     model = load_model(tiny_checkpoints / "tiny-dcgan", "cpu")
-    loop = gallery.WALK_SEEDS * gallery.WALK_STEPS
-    assert torch.equal(gallery.walk_frame(model, 0)[0], gallery.walk_frame(model, loop)[0])  # it loops
-    assert torch.equal(gallery.walk_frame(model, 0)[0], model.latents(0, 1))
+    loop = slide_pictures.WALK_SEEDS * slide_pictures.WALK_STEPS
+    assert torch.equal(slide_pictures.walk_frame(model, 0)[0], slide_pictures.walk_frame(model, loop)[0])  # it loops
+    assert torch.equal(slide_pictures.walk_frame(model, 0)[0], model.latents(0, 1))
     at.switch_page("app.py").run()
     assert_clean(at)
     assert at.session_state["presenter"] is True and at.query_params["present"] == "1"
@@ -657,18 +657,18 @@ def test_presenter_mode_toggle(tiny_checkpoints, monkeypatch):
 def test_principal_directions_are_kept_on_disk(tiny_checkpoints, tmp_path, monkeypatch):
     """Issue 49 #7: a restarted server reads a model's principal directions instead of recomputing them (a minute on
     the larger shipped models before the first slider)."""
-    from ganmodels import explore
+    from ganmodels import latent_directions
 
     model = load_model(tiny_checkpoints / "tiny-cgan", "cpu")
-    fresh = explore.principal_directions(model, k=4, labels=[3])
-    kept = explore.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
+    fresh = latent_directions.principal_directions(model, k=4, labels=[3])
+    kept = latent_directions.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(fresh, kept)) and len(list(tmp_path.iterdir())) == 1
 
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed although kept on disk")
 
-    monkeypatch.setattr(explore, "principal_directions", refuse)
-    again = explore.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
+    monkeypatch.setattr(latent_directions, "principal_directions", refuse)
+    again = latent_directions.principal_directions_kept(model, k=4, labels=[3], folder=tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(fresh, again))
     with pytest.raises(AssertionError, match="recomputed"):  # another class is another file
-        explore.principal_directions_kept(model, k=4, labels=[5], folder=tmp_path)
+        latent_directions.principal_directions_kept(model, k=4, labels=[5], folder=tmp_path)

@@ -17,11 +17,11 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import app_page
 
-from ganmodels import studio_support as support
-from ganmodels import translate as translate_module
+from ganmodels import runs
 from ganmodels.cards import read_card
 from ganmodels.checkpoint import readable_cards
 from ganmodels.runs import list_runs
+from ui import new_run, run_progress, translation
 
 REPO = Path(__file__).resolve().parent.parent
 PAGES = REPO / "pages"
@@ -190,14 +190,14 @@ def test_start_a_run_from_the_form(runs_dir, tiny_mnist):
     assert any("Started 'ui-run'" in s.value for s in at.success), [e.value for e in at.error]
     assert any("'ui-run' is starting" in i.value for i in at.info) or (runs_dir / "ui-run" / "card.json").is_file()
     # The run is a separate process: it finishes whatever the page does.
-    assert wait_for(lambda: support.live_status(runs_dir / "ui-run").get("status") == "finished"), \
-        support.log_tail(runs_dir / "ui-run.log")
+    assert wait_for(lambda: runs.live_status(runs_dir / "ui-run").get("status") == "finished"), \
+        run_progress.log_tail(runs_dir / "ui-run.log")
     at.run()
     assert_clean(at)
     assert at.selectbox(key="progress_run").value == str(runs_dir / "ui-run")
     assert not [i for i in at.info if "is starting" in i.value]
     card = read_card(runs_dir / "ui-run")
-    assert card.arch["ngf"] == support.SMALL_ARCH["dcgan"]["ngf"] and [s["step"] for s in card.snapshots] == [2, 4]
+    assert card.arch["ngf"] == new_run.SMALL_ARCH["dcgan"]["ngf"] and [s["step"] for s in card.snapshots] == [2, 4]
     assert "step 4" in at.image[0].captions[0]
     # A fresh session (a browser refresh) lists it too.
     fresh = page(PROGRESS)
@@ -259,7 +259,7 @@ def test_running_run_shows_live_progress(runs_dir):
 
 
 def test_failed_launch_is_shown_and_dismissed(runs_dir, tmp_path):
-    proc = support.launch(support.TrainingRequest("dcgan", "mnist", 4, "doomed", str(tmp_path / "no-data")), runs_dir)
+    proc = new_run.launch(new_run.TrainingRequest("dcgan", "mnist", 4, "doomed", str(tmp_path / "no-data")), runs_dir)
     proc.wait(timeout=180)
     at = page(PROGRESS)
     assert_clean(at)
@@ -384,13 +384,13 @@ def test_cyclegan_bounds_huge_photos(cyclegan_root, monkeypatch):
 def translations(monkeypatch) -> list:
     """The arguments (after model and bytes) of every photo the CycleGAN page translates from now on."""
     calls = []
-    real = translate_module.translate_upload
+    real = translation.translate_upload
 
     def counting(*args, **kwargs):
         calls.append(args[2:])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(translate_module, "translate_upload", counting)
+    monkeypatch.setattr(translation, "translate_upload", counting)
     return calls
 
 
@@ -438,7 +438,7 @@ def hide_shared_photos(cyclegan_root: Path, tmp_path: Path, monkeypatch) -> None
     card = read_card(cyclegan_root / "tiny-cyclegan")
     card.dataset["root"] = str(tmp_path / "elsewhere")
     card.save(cyclegan_root / "tiny-cyclegan")
-    monkeypatch.setattr(support, "default_root", lambda name: tmp_path / "no-horse2zebra")
+    monkeypatch.setattr(translation, "default_root", lambda name: tmp_path / "no-horse2zebra")
 
 
 @pytest.mark.parametrize("direction, split", [("a2b", "testA"), ("b2a", "testB")])
@@ -448,7 +448,7 @@ def test_cyclegan_examples_on_a_fresh_clone(cyclegan_root, tmp_path, monkeypatch
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
     at.radio(key="cg_direction").set_value(direction).run()
     examples = at.multiselect(key=f"cg_examples_{direction}")
-    shipped = sorted(p.name for p in (support.EXAMPLES_ROOT / "horse2zebra" / split).iterdir())
+    shipped = sorted(p.name for p in (translation.EXAMPLES_ROOT / "horse2zebra" / split).iterdir())
     assert len(shipped) == 3 and examples.options == shipped
     assert "/" not in examples.label  # no server folder shown to a visitor
     at.select_slider(key="cg_max_side").set_value(256).run()
@@ -461,7 +461,7 @@ def test_cyclegan_examples_on_a_fresh_clone(cyclegan_root, tmp_path, monkeypatch
 
 def test_cyclegan_without_any_examples(cyclegan_root, tmp_path, monkeypatch):
     hide_shared_photos(cyclegan_root, tmp_path, monkeypatch)
-    monkeypatch.setattr(support, "EXAMPLES_ROOT", tmp_path / "no-examples")
+    monkeypatch.setattr(translation, "EXAMPLES_ROOT", tmp_path / "no-examples")
     at = cyclegan_page("tiny", cyclegan_root, monkeypatch)
     assert not at.multiselect
     shown = " ".join(c.value for c in at.caption)
@@ -652,7 +652,7 @@ def test_cyclegan_zip_names_say_the_direction(cyclegan_root, monkeypatch):
                                                  "image/png")).run()
     assert_clean(at)
     results = [v for v in at.session_state["cg_cache"].values() if not isinstance(v, str)]
-    names = zipfile.ZipFile(io.BytesIO(translate_module.results_zip(results, "zebra-to-horse", "back-to-zebra"))).namelist()
+    names = zipfile.ZipFile(io.BytesIO(translation.results_zip(results, "zebra-to-horse", "back-to-zebra"))).namelist()
     assert names == ["stripes-zebra-to-horse.png", "stripes-back-to-zebra.png"]
     (archive,) = [z for z in at.session_state["cg_zip"].values()]
     assert zipfile.ZipFile(io.BytesIO(archive)).namelist() == names  # what the page's button serves

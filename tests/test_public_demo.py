@@ -18,9 +18,9 @@ from streamlit import config as st_config
 
 from conftest import app_page
 
-from ganmodels import launches
-from ganmodels import studio_support as support
-from ganmodels.limits import Limits, LimitError, check_data_root, check_weight_count
+from ganmodels.limits import LimitError, check_weight_count
+from ui import new_run, run_launches
+from ui.server_limits import Limits, check_data_root
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRESS = "pages/3_Training_progress.py"
@@ -46,7 +46,7 @@ def runs(tmp_path, tmp_path_factory, tiny_checkpoints, monkeypatch) -> Path:
     monkeypatch.setenv("GANSTUDIO_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
     monkeypatch.delenv("GANSTUDIO_MODE", raising=False)
     yield runs
-    launches.stop_all(wait=30)
+    run_launches.stop_all(wait=30)
 
 
 def fill_form(at, root: Path, name: str, steps: int = 4, snap: int | None = None, size: int | None = None,
@@ -129,7 +129,7 @@ def test_one_run_at_a_time_and_a_stop_button_for_its_owner(runs, tiny_mnist):
     assert stop_keys(at), "the owner has no stop button"
     stop_keys(at)[0].click().run()
     assert_clean(at)
-    proc_gone = lambda: launches.running_count() == 0  # noqa: E731
+    proc_gone = lambda: run_launches.running_count() == 0  # noqa: E731
     end = time.time() + 120
     while not proc_gone() and time.time() < end:
         time.sleep(0.5)
@@ -139,7 +139,7 @@ def test_one_run_at_a_time_and_a_stop_button_for_its_owner(runs, tiny_mnist):
 def test_runs_stop_when_the_server_that_started_them_is_gone(tmp_path, tiny_mnist):
     """A server killed without a chance to stop its runs (SIGKILL): its runs notice and pause, state saved."""
     runs = tmp_path / "runs"
-    script = ("import sys, time; from ganmodels.runs import start_training; "
+    script = ("import sys, time; from ui.run_launches import start_training; "
               f"p = start_training('dcgan', 'mnist', 100000, {str(runs)!r}, 'orphan', {str(tiny_mnist)!r}, "
               "['--arch', 'ngf=8', '--arch', 'ndf=8', '--snapshot-every', '50000']); print(p.pid, flush=True); time.sleep(600)")
     server = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
@@ -173,24 +173,24 @@ def _state(pid: int) -> str:
 
 def test_the_server_stops_its_runs_on_exit(tmp_path, monkeypatch):
     """stop_all is registered with atexit: every run this process started gets SIGTERM and is waited for."""
-    monkeypatch.setattr(launches, "start_training",
+    monkeypatch.setattr(run_launches, "start_training",
                         lambda *a, **k: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
-    proc = support.launch(support.TrainingRequest("dcgan", "mnist", 4, "to-stop"), tmp_path, Limits())
-    launches.stop_all(wait=10)
+    proc = new_run.launch(new_run.TrainingRequest("dcgan", "mnist", 4, "to-stop"), tmp_path, Limits())
+    run_launches.stop_all(wait=10)
     assert proc.poll() == -signal.SIGTERM
 
 
 def test_disk_caps_stop_a_growing_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(launches, "start_training",
+    monkeypatch.setattr(run_launches, "start_training",
                         lambda *a, **k: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]))
-    proc = support.launch(support.TrainingRequest("dcgan", "mnist", 4, "greedy"), tmp_path, Limits())
+    proc = new_run.launch(new_run.TrainingRequest("dcgan", "mnist", 4, "greedy"), tmp_path, Limits())
     (tmp_path / "greedy" / "blob").write_bytes(b"\0" * (2 * 1024 * 1024))
-    assert launches.enforce_disk(Limits(run_disk_mb=1), tmp_path) == ["greedy"]
+    assert run_launches.enforce_disk(Limits(run_disk_mb=1), tmp_path) == ["greedy"]
     assert proc.wait(timeout=10) == -signal.SIGTERM
-    assert "over the 1 MB" in (launches.stop_reason(tmp_path / "greedy") or "over the 1 MB")
+    assert "over the 1 MB" in (run_launches.stop_reason(tmp_path / "greedy") or "over the 1 MB")
     # and no launch while the runs folder is over its share
-    with pytest.raises(support.RunRequestError, match="allows 1 MB for all runs"):
-        support.launch(support.TrainingRequest("dcgan", "mnist", 4, "next"), tmp_path, Limits(all_runs_disk_mb=1))
+    with pytest.raises(new_run.RunRequestError, match="allows 1 MB for all runs"):
+        new_run.launch(new_run.TrainingRequest("dcgan", "mnist", 4, "next"), tmp_path, Limits(all_runs_disk_mb=1))
 
 
 # --- 2. one submit can exhaust memory --------------------------------------------------------------------
@@ -228,15 +228,15 @@ def test_two_launches_of_one_name_at_once_start_exactly_one(tmp_path, monkeypatc
         started.append(args)
         return subprocess.Popen([sys.executable, "-c", "pass"])
 
-    monkeypatch.setattr(launches, "start_training", fake_start)
+    monkeypatch.setattr(run_launches, "start_training", fake_start)
     barrier, outcomes = threading.Barrier(2), []
 
     def go():
         barrier.wait()
         try:
-            support.launch(support.TrainingRequest("dcgan", "mnist", 4, "same"), tmp_path)
+            new_run.launch(new_run.TrainingRequest("dcgan", "mnist", 4, "same"), tmp_path)
             outcomes.append("started")
-        except support.RunRequestError as exc:
+        except new_run.RunRequestError as exc:
             outcomes.append(str(exc))
 
     threads = [threading.Thread(target=go) for _ in range(2)]
@@ -246,7 +246,7 @@ def test_two_launches_of_one_name_at_once_start_exactly_one(tmp_path, monkeypatc
         t.join()
     assert sorted(outcomes)[0] == "A run named 'same' already exists; pick another name." and "started" in outcomes
     assert len(started) == 1
-    launches.stop_all(wait=5)
+    run_launches.stop_all(wait=5)
 
 
 # --- 7. any server path as the data folder ----------------------------------------------------------------

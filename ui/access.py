@@ -19,8 +19,9 @@ import secrets
 
 import streamlit as st
 
-from ganmodels import launches
-from ganmodels.limits import Limits, LimitError
+from ganmodels.limits import LimitError
+from ui import run_launches
+from ui.server_limits import Limits
 
 MODES = ("auto", "public", "private")
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Forwarded-Host")
@@ -127,13 +128,13 @@ def visitor_id() -> str:
 
 def start_run_watcher(runs_dir_of) -> None:
     """Once per server: reap finished runs and stop those over their disk share even when no page is open."""
-    launches.start_watcher(lambda: _latest_limits[0], runs_dir_of)
+    run_launches.start_watcher(lambda: _latest_limits[0], runs_dir_of)
 
 
 def stop_button(folder, key: str) -> None:
     """A stop button for a run this visitor started from this server (nobody else's)."""
     owner = visitor_id()
-    if launches.owned_by(folder, owner):
-        st.button("Stop this run", key=key, icon=":material/stop_circle:", on_click=launches.stop, args=(folder, owner),
+    if run_launches.owned_by(folder, owner):
+        st.button("Stop this run", key=key, icon=":material/stop_circle:", on_click=run_launches.stop, args=(folder, owner),
                   help="It saves its state after the current step and pauses; `python -m ganmodels.train --resume` "
                        "continues it.")

@@ -1,6 +1,6 @@
-"""Plotly charts of measured quality, shaped to be read from the back of a room: one panel per metric, a log axis
-where values span decades, numbers formatted as the tables format them. ganmodels stays free of plotly's layout
-choices; these take the rows ganmodels computes."""
+"""The Plotly charts the pages show, built here so they are tested without a browser: loss curves, classifier
+probabilities, and measured quality shaped to be read from the back of a room (one panel per metric, a log axis
+where values span decades, numbers formatted as the tables format them). ganmodels stays free of plotly."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ganmodels import gallery
+from ganmodels.runs import smooth
+from ui import metric_text
 
 LOG_SPAN = 10.0  # a log axis once the largest value is this many times the smallest
 PANELS_PER_ROW = 2
@@ -27,11 +28,11 @@ def wants_log(values) -> bool:
 
 def quality_keys(keys) -> list[str]:
     """Metrics worth a panel: quality figures only (no sample counts, timings or the real-data floor)."""
-    return [k for k in keys if k not in gallery.NOT_QUALITY and k != "classifier_fid_floor"]
+    return [k for k in keys if k not in metric_text.NOT_QUALITY and k != "classifier_fid_floor"]
 
 
 def _tickformat(key: str) -> str | None:
-    return ".0%" if gallery.metric_kind(key) == "percent" else None
+    return ".0%" if metric_text.metric_kind(key) == "percent" else None
 
 
 def snapshot_metrics_figure(rows: list[dict], card=None) -> go.Figure | None:
@@ -42,13 +43,13 @@ def snapshot_metrics_figure(rows: list[dict], card=None) -> go.Figure | None:
         return None
     cols = min(PANELS_PER_ROW, len(keys))
     nrows = math.ceil(len(keys) / cols)
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[gallery.metric_label(k, card) for k in keys],
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[metric_text.metric_label(k, card) for k in keys],
                         horizontal_spacing=0.12, vertical_spacing=min(0.3, 0.9 / max(1, nrows)))
     for i, key in enumerate(keys):
         row, col = i // cols + 1, i % cols + 1
         points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                 name=gallery.metric_label(key, card),
+                                 name=metric_text.metric_label(key, card),
                                  hovertemplate="step %{x:,}<br>%{y:.4g}<extra></extra>"), row=row, col=col)
         fig.update_yaxes(type="log" if wants_log([p[1] for p in points]) else "linear", tickformat=_tickformat(key),
                          row=row, col=col)
@@ -67,7 +68,7 @@ def metric_bars(rows: list[dict], metric: str, title: str, datasets: dict[str, s
     for dataset in dict.fromkeys(datasets.get(r["label"], "") for r in measured):
         part = [r for r in measured if datasets.get(r["label"], "") == dataset]
         fig.add_trace(go.Bar(y=[r["label"] for r in part], x=[r[metric] for r in part], orientation="h",
-                             name=dataset or "unknown data", text=[gallery.format_metric(metric, r[metric]) for r in part],
+                             name=dataset or "unknown data", text=[metric_text.format_metric(metric, r[metric]) for r in part],
                              textposition="auto", cliponaxis=False))
     values = [r[metric] for r in measured] + ([floor] if floor else [])
     log = wants_log(values)
@@ -79,4 +80,44 @@ def metric_bars(rows: list[dict], metric: str, title: str, datasets: dict[str, s
     fig.update_layout(title=title, height=120 + 48 * max(1, len(measured)), margin=dict(l=10, r=10, t=50, b=10),
                       barmode="overlay", font=FONT, showlegend=len(fig.data) > 1,
                       legend=dict(title="measured on", orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
+    return fig
+
+
+# --- training losses and classifier probabilities ----------------------------------------------------
+
+LOSS_ORDER = ("d_real", "d_fake", "d_total", "g")
+
+
+LOSS_NAMES = {"d_real": "D loss on real", "d_fake": "D loss on fake", "d_total": "D total", "g": "G loss"}
+
+
+NOT_LOSSES = {"step", "epoch", "lr"}
+
+
+def loss_figure(columns: dict[str, list[float]], marker_step: int | None = None, window: int = 25, extras: bool = True) -> go.Figure:
+    """D-real, D-fake, D-total and G (plus the family's extras), smoothed, with the chosen snapshot marked."""
+    fig = go.Figure()
+    steps = columns.get("step", [])
+    keys = [k for k in LOSS_ORDER if k in columns]
+    if extras:
+        keys += [k for k in columns if k not in NOT_LOSSES and k not in LOSS_ORDER]
+    for key in keys:
+        fig.add_trace(go.Scatter(x=steps, y=smooth(columns[key], window), mode="lines", name=LOSS_NAMES.get(key, key),
+                                 visible=True if key in LOSS_ORDER else "legendonly"))
+    if marker_step is not None:
+        fig.add_vline(x=marker_step, line_dash="dash", line_color="gray", annotation_text=f"step {marker_step}")
+    fig.update_layout(xaxis_title="training step", yaxis_title=f"loss (moving average of {window} steps)",
+                      height=380, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def probability_bars(probabilities: dict[str, list[float]], classes: list[str]) -> go.Figure:
+    """Side-by-side class probabilities of several classifiers (SGAN vs the plain one)."""
+    fig = go.Figure()
+    for name, probs in probabilities.items():
+        fig.add_trace(go.Bar(x=classes, y=probs, name=name))
+    # categorical: digit names are numbers to plotly, which would then label only every other one
+    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1], title="probability"),
+                      xaxis=dict(title="class", type="category", tickmode="linear"),
+                      height=340, margin=dict(l=10, r=10, t=30, b=10))
     return fig

@@ -15,10 +15,10 @@ from typing import Callable
 import streamlit as st
 import torch
 
-from ganmodels import explore, gallery
+from ganmodels import latent_directions, samples
 from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import png_bytes, to_pil, upscale
-from ui import live_canvas
+from ui import explorer_state, live_canvas
 
 RENDER_PARAM = "render"
 DISPLAY_SIZE = 320
@@ -150,7 +150,7 @@ def _apply_explorer(sent: dict, model_key: str, count: int, num_classes: int, sl
     changed = False
     custom = st.session_state.get("lx_custom")
     if not custom:
-        psi = gallery.PSI_OPTIONS[_index(sent.get("base_index"), len(gallery.PSI_OPTIONS))]
+        psi = explorer_state.PSI_OPTIONS[_index(sent.get("base_index"), len(explorer_state.PSI_OPTIONS))]
         changed |= psi != st.session_state.get("lx_psi", "off")
         st.session_state.lx_psi = psi
     if num_classes:
@@ -169,14 +169,14 @@ def explorer_canvas(model: LoadedModel, seed: int, path: DrawingPath, hooks: Exp
 def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: ExplorerHooks) -> None:
     _rerun_app_if_asked("lx")
     card = model.card
-    count = gallery.slider_count(card)
-    names = gallery.class_names(card) if model.family.conditional else []
-    mode = st.radio("Sliders move along", gallery.MODES, format_func=hooks.mode_names.get, horizontal=True, key="lx_mode",
+    count = explorer_state.slider_count(card)
+    names = explorer_state.class_names(card) if model.family.conditional else []
+    mode = st.radio("Sliders move along", explorer_state.MODES, format_func=hooks.mode_names.get, horizontal=True, key="lx_mode",
                     on_change=hooks.reset_sliders, args=(count,),
                     help="Principal directions are the ways of changing the numbers that change the picture most. "
                          "Raw dimensions move one number at a time.")
     psi_option = st.session_state.get("lx_psi", "off")
-    if psi_option not in gallery.PSI_OPTIONS:
+    if psi_option not in explorer_state.PSI_OPTIONS:
         psi_option = "off"
     label = _index(st.session_state.get("lx_label"), len(names)) if names else None
     directions = share = None
@@ -197,15 +197,15 @@ def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: 
         bases, base_labels, base_index = [_vector(base)], None, 0
         source = f"latent from {custom['source']}"
     else:
-        options = gallery.PSI_OPTIONS
+        options = explorer_state.PSI_OPTIONS
         # Every truncation option's latent for this seed, drawn by torch: the browser then switches between them
         # exactly, resampling included (ganmodels.latent.truncated_normal).
-        all_bases = [model.latents(seed, 1, gallery.psi_value(o)) for o in options]
+        all_bases = [model.latents(seed, 1, explorer_state.psi_value(o)) for o in options]
         base_index = options.index(psi_option)
         base = all_bases[base_index]
         bases = [_vector(b) for b in all_bases]
         base_labels = ["off" if o == "off" else f"ψ (psi) {o:g}" for o in options]
-        psi = gallery.psi_value(psi_option)
+        psi = explorer_state.psi_value(psi_option)
         source = f"seed {seed}" + ("" if psi is None else f", ψ {psi:g}")
     size = model.latent_size
     if directions is not None:
@@ -231,7 +231,7 @@ def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: 
     live_canvas.live_canvas(spec, key="lx_live", on_change=functools.partial(
         take, lambda sent: _apply_explorer(sent, path.exported.key, count, len(names), hooks.slider_keys)))
 
-    latent = explore.apply_offsets(base, offsets, directions if mode == "principal" else None)
+    latent = latent_directions.apply_offsets(base, offsets, directions if mode == "principal" else None)
     moved = sum(1 for v in offsets.values() if v)
     caption = source + (f" · class {names[label]}" if label is not None else "") + (f" · {moved} slider(s) moved" if moved else "")
     st.caption(caption)
@@ -239,7 +239,7 @@ def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: 
     with buttons[0]:
         _downloads(model, latent, label, f"{card.id}_seed{seed}.png", "lx_dl_image")
     with buttons[1]:
-        st.download_button("Download this latent", explore.encode_latent(card.id, latent, seed, gallery.psi_value(psi_option), label),
+        st.download_button("Download this latent", explorer_state.encode_latent(card.id, latent, seed, explorer_state.psi_value(psi_option), label),
                            file_name=f"{card.id}_seed{seed}_latent.json", mime="application/json", key="lx_dl_latent",
                            on_click="ignore",
                            help="A small file with the exact numbers behind this picture; upload it below to get it back.")
@@ -247,16 +247,16 @@ def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: 
         st.info(f"Showing a {source}; the seed is not used.")
         st.button("Back to the seed's picture", on_click=hooks.clear_custom, key="lx_back")
     st.button("Reset sliders", on_click=hooks.reset_sliders, args=(count,), key="lx_reset")
-    state = gallery.ExplorerState(seed=seed, psi=psi_option, label=label, mode=mode, offsets=offsets,
-                                  token=explore.latent_to_token(base) if custom else None)
+    state = explorer_state.ExplorerState(seed=seed, psi=psi_option, label=label, mode=mode, offsets=offsets,
+                                  token=explorer_state.latent_to_token(base) if custom else None)
     write_explorer_url(state)
 
 
-def write_explorer_url(state: gallery.ExplorerState) -> None:
+def write_explorer_url(state: explorer_state.ExplorerState) -> None:
     """The address bar holds exactly this picture (the server path writes the same parameters)."""
     for stale in ("seed", "psi", "class", "mode", "offsets", "z"):
         st.query_params.pop(stale, None)
-    st.query_params.update(gallery.explorer_query(state))
+    st.query_params.update(explorer_state.explorer_query(state))
     st.caption("The address bar now holds this exact picture: copy the URL to share it.")
 
 
@@ -302,7 +302,7 @@ def infogan_canvas(model: LoadedModel, noise: torch.Tensor, seed: int, path: Dra
 def _infogan_fragment(model, noise, seed, path, category_name, reset_codes) -> None:
     _rerun_app_if_asked("ic")
     card = model.card
-    codes = gallery.infogan_codes(card)
+    codes = samples.infogan_codes(card)
     k, names = codes["num_categories"], codes["continuous"]
     category = _index(st.session_state.get("ic_cat"), k)
     values = [_number(st.session_state.get(f"ic_c{j}", 0.0), -CODE_RANGE, CODE_RANGE) for j in range(len(names))]
@@ -324,7 +324,7 @@ def _infogan_fragment(model, noise, seed, path, category_name, reset_codes) -> N
     take = _taken("ic")
     live_canvas.live_canvas(spec, key="ic_live", on_change=functools.partial(
         take, lambda sent: _apply_codes(sent, path.exported.key, k, len(names))))
-    latent = gallery.infogan_input(card, noise, category, values)
+    latent = samples.infogan_input(card, noise, category, values)
     st.caption(f"{category_name(category)} · " + ", ".join(f"{n} = {v:+.1f}" for n, v in zip(names, values)))
     cols = st.columns([1, 1, 2])
     with cols[0]:

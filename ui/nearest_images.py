@@ -7,9 +7,10 @@ from typing import Callable
 import streamlit as st
 import torch
 
-from ganmodels import explore, gallery, nearest
+from ganmodels import latent_directions, nearest
 from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import to_pil, upscale
+from ui import explorer_state
 
 NEIGHBOURS = 5
 STATE = "lx_nearest"
@@ -34,18 +35,18 @@ def _row(neighbours: list[nearest.Neighbour], names: list[str], unit: str) -> No
 def shown_picture(model: LoadedModel, directions: Callable[[int | None], torch.Tensor]) -> torch.Tensor:
     """The explorer's picture (C×H×W) as its URL holds it, which both drawing paths keep exact; `directions(label)`
     gives the principal directions, and when it fails the offsets move raw dimensions, as the explorer does."""
-    state = gallery.explorer_state_from_query(st.query_params.to_dict(), model.card)
+    state = explorer_state.explorer_state_from_query(st.query_params.to_dict(), model.card)
     if state.token:
-        base = explore.latent_from_token(state.token, model.latent_size)
+        base = explorer_state.latent_from_token(state.token, model.latent_size)
     else:
-        base = model.latents(state.seed, 1, gallery.psi_value(state.psi))
+        base = model.latents(state.seed, 1, explorer_state.psi_value(state.psi))
     moves = None
     if state.mode == "principal":
         try:
             moves = directions(state.label)
         except Exception:  # the explorer falls back to raw sliders the same way
             moves = None
-    latent = explore.apply_offsets(base, state.offsets, moves)
+    latent = latent_directions.apply_offsets(base, state.offsets, moves)
     return model.generate(latent, None if state.label is None else [state.label])[0]
 
 
@@ -72,7 +73,7 @@ def nearest_images_section(model: LoadedModel, directions: Callable[[int | None]
     if st.button("Find the nearest training images", icon=":material/image_search:", key="lx_nearest_find"):
         try:
             picture = shown_picture(model, directions)
-        except explore.LatentFileError as exc:
+        except explorer_state.LatentFileError as exc:
             st.session_state[STATE] = {"model": card.id, "error": f"The picture on screen could not be rebuilt: {exc}"}
         else:
             _look_up(model, dataset, picture, cache_file)

@@ -8,8 +8,8 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from ganmodels import gallery
 from ganmodels.images import to_pil, upscale
+from ui import slide_pictures
 
 STATE = "presenter"
 FRAME_SECONDS = 1.0  # a slow walk: 12 frames from one seed to the next
@@ -72,7 +72,7 @@ def latent_walk(model, psi: float | None = None, label: int | None = None, start
     def frame() -> None:
         index = st.session_state.get("presenter_frame", 0)
         st.session_state["presenter_frame"] = index + 1
-        latent, here, there = gallery.walk_frame(model, index, psi, start)
+        latent, here, there = slide_pictures.walk_frame(model, index, psi, start)
         image = upscale(to_pil(model.generate(latent, labels)[0]), PICTURE_SIDE)
         st.image(image, caption=f"Walking through latent space: seed {here} → seed {there}", width=PICTURE_SIDE,
                  output_format="PNG")

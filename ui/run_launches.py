@@ -10,13 +10,16 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .limits import MB, Limits, LimitError, folder_bytes
-from .runs import start_training
+from ganmodels.limits import LimitError
+from ganmodels.runs import PARENT_PID_ENV
+from ui.paths import REPO_ROOT
+from ui.server_limits import MB, Limits, folder_bytes
 
 LAUNCH_SUFFIX = ".launch.json"
 
@@ -28,6 +31,23 @@ class Launched:
     owner: str | None
     started: float = field(default_factory=time.time)
     stopped_because: str | None = None
+
+
+def start_training(family: str, dataset: str, steps: int, runs_dir: str | os.PathLike, name: str,
+                   data_root: str | None = None, extra: list[str] | None = None) -> subprocess.Popen:
+    """Launch `python -m ganmodels.train` detached, so it outlives the browser session that started it."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "ganmodels.train", family, "--dataset", dataset, "--steps", str(steps),
+           "--name", name, "--runs-dir", str(runs_dir), "--no-progress"]
+    if data_root:
+        cmd += ["--data-root", str(data_root)]
+    cmd += extra or []
+    # Its own session, so a Ctrl-C at the server's terminal does not reach it twice (a second signal stops a run
+    # without saving); PARENT_PID_ENV makes it pause when this process is gone (stop_with_parent).
+    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
+    with open(runs_dir / f"{name}.log", "ab") as log:
+        return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
 _LOCK = threading.RLock()
@@ -62,7 +82,7 @@ def process_running(pid: int) -> bool | None:
 
 
 def launch(request, runs_dir: str | os.PathLike, limits: Limits | None = None, owner: str | None = None) -> subprocess.Popen:
-    """Start `request` (a studio_support.TrainingRequest) in the background.
+    """Start `request` (a ui.new_run.TrainingRequest) in the background.
 
     The run's folder is created exclusively first, so of two sessions asking for one name at the same moment exactly
     one gets it; with `limits`, the number of runs going and the runs folder's size are checked under the same lock.
