@@ -264,24 +264,11 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def page_paths() -> list[Path]:
-    return sorted((REPO / "pages").glob("*.py"))
+def page_url(base: str, page, query: str = "") -> str:
+    """The address of a page declared in ui/navigation.py (a PageEntry); Home, the default page, is the server's root."""
+    from ui.navigation import HOME
 
-
-def page_url(base: str, page_file: Path, query: str = "") -> str:
-    """Streamlit's URL path for a pages/ file: the name without its numeric prefix and extension."""
-    import re
-
-    stem = re.sub(r"^[0-9]+[_ -]*", "", page_file.stem)
-    return f"{base}/{stem}" + (f"?{query}" if query else "")
-
-
-def find_page(keyword: str) -> Path | None:
-    """The pages/ file whose name contains keyword (case-insensitive), e.g. 'latent', 'cyclegan'."""
-    for p in page_paths():
-        if keyword.lower() in p.stem.lower():
-            return p
-    return None
+    return f"{base}/{'' if page == HOME else page.url_path}" + (f"?{query}" if query else "")
 
 
 # JS expression: every rendered image in the main area (Streamlit media URLs or data URIs), sidebar left out.

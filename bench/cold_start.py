@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (StreamlitServer, bench_parser, exception_on_page, figure, launch_chromium, machine, page_paths,
-                     page_url, rss_mb, table, training_paused, wait_app_idle, wait_images)
+from _common import (StreamlitServer, bench_parser, exception_on_page, figure, launch_chromium, machine, page_url,
+                     rss_mb, table, training_paused, wait_app_idle, wait_images)
+from ui.navigation import TOOLS
 
 
 def import_floor(modules: str = "streamlit, torch") -> float:
@@ -51,7 +52,7 @@ def visit_everything(browser, server, model_ids: list[str]) -> list[str]:
     page.goto(server.url)
     wait_images(page, 1, timeout_ms=180_000)
     wait_app_idle(page, timeout_ms=180_000)
-    for path in page_paths():
+    for path in TOOLS:
         for model_id in model_ids:
             page.goto(page_url(server.url, path, f"model={model_id}"), wait_until="domcontentloaded")
             page.wait_for_timeout(300)

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME,
-                     LATENT_SLIDERS_END, LIVE_FRAME, LIVE_READY_JS, SERVER_PATH, StreamlitServer, bench_parser, figure, find_page, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
+                     LATENT_SLIDERS_END, LIVE_FRAME, LIVE_READY_JS, SERVER_PATH, StreamlitServer, bench_parser, figure, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
+from ui.navigation import LATENT_EXPLORER
 
 async def session(browser, url: str, seconds: float, start_gate: asyncio.Event, ready: list, timeout_ms: int) -> dict:
     """One user: open the page, wait for the gate, move sliders until time is up."""
@@ -246,14 +247,14 @@ def main(argv=None) -> int:
     timeout_ms = int(args.timeout * 1000)
 
     with StreamlitServer(env, log_path=Path(tmp.name) / "streamlit.log") as server:
-        url = page_url(server.url, find_page("latent"), f"model={model_id}&{SERVER_PATH}")
+        url = page_url(server.url, LATENT_EXPLORER, f"model={model_id}&{SERVER_PATH}")
         with training_paused(args.pause_training):
             alone = asyncio.run(run(url, server.proc.pid, 1, min(seconds, 20), timeout_ms))
         with training_paused(args.pause_training):
             many = asyncio.run(run(url, server.proc.pid, sessions, seconds, timeout_ms))
         lives = {}
         for release_every in (args.release_every if args.browser_sessions else []):
-            live_url = page_url(server.url, find_page("latent"), f"model={model_id}")
+            live_url = page_url(server.url, LATENT_EXPLORER, f"model={model_id}")
             with training_paused(args.pause_training):
                 lives[release_every] = asyncio.run(run(
                     live_url, server.proc.pid, args.browser_sessions, seconds, timeout_ms,

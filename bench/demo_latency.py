@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (REPO, StreamlitServer, bench_parser, figure, find_page, launch_chromium, machine, page_paths,
-                     page_url, ratio, table, training_paused, wait_app_idle)
+from _common import (REPO, StreamlitServer, bench_parser, figure, launch_chromium, machine, page_url,
+                     ratio, table, training_paused, wait_app_idle)
+from ui.navigation import COMPARE_CHECKPOINTS, CYCLEGAN_TRANSLATE, INFOGAN_CODES, LATENT_EXPLORER, SGAN_CLASSIFIER
 
 FIRST_IMAGE_JS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] img'))
     .some(i => i.complete && i.naturalWidth > 0)"""
@@ -67,7 +68,7 @@ def model_switches(browser, base: str, first: tuple[str, str], second: tuple[str
     """(first-time switch seconds, switch-back seconds) between two models on the explorer."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(page_url(base, find_page("latent"), f"model={first[0]}{query}"), wait_until="domcontentloaded")
+    page.goto(page_url(base, LATENT_EXPLORER, f"model={first[0]}{query}"), wait_until="domcontentloaded")
     page.wait_for_function(f"() => ({MAIN_SRC_JS})('seed ')", timeout=TIMEOUT)
     wait_app_idle(page, TIMEOUT)
     cold, loaded = [], []
@@ -82,7 +83,7 @@ def cyclegan_changes(browser, base: str, model_id: str, photos: int) -> list[tup
     """(change, seconds to every result drawn, whether the setting was seen before)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(page_url(base, find_page("cyclegan"), f"model={model_id}"), wait_until="domcontentloaded")
+    page.goto(page_url(base, CYCLEGAN_TRANSLATE, f"model={model_id}"), wait_until="domcontentloaded")
     wait_app_idle(page, TIMEOUT)
     files = sorted((REPO / "examples" / "horse2zebra" / "testA").glob("*.jpg"))[:photos]
     t0 = time.perf_counter()
@@ -135,8 +136,8 @@ def main() -> int:
     with sync_playwright() as pw, StreamlitServer(env, log_path=Path(tmp.name) / "streamlit.log") as server:
         browser = launch_chromium(pw)
         # the explorer and InfoGAN pages drawn on the server, so their first picture is the one at the top
-        pages = [("Home", server.url)] + [(p.stem.split("_", 1)[-1], page_url(server.url, p, "render=server"))
-                                         for p in page_paths() if not re.search("cyclegan|training", p.stem, re.I)]
+        pages = [("Home", server.url)] + [(p.url_path, page_url(server.url, p, "render=server"))
+                                         for p in (LATENT_EXPLORER, INFOGAN_CODES, COMPARE_CHECKPOINTS, SGAN_CLASSIFIER)]
         rows = []
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         with training_paused(args.pause_training):

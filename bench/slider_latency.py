@@ -34,9 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (LATENT_MOVE, LIVE_FRAME, SERVER_PATH, StreamlitServer, live_frame, bench_parser, exception_on_page, figure, find_page, latent_sliders, machine,
+from _common import (LATENT_MOVE, LIVE_FRAME, SERVER_PATH, StreamlitServer, live_frame, bench_parser, exception_on_page, figure, latent_sliders, machine,
                      move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
                      wait_app_idle, wait_images)
+from ui.navigation import CYCLEGAN_TRANSLATE, LATENT_EXPLORER
 
 CYCLEGAN_SIZE_SLIDER = "Largest side"
 MOVES_PER_SECOND = 60  # a mouse reports about once per display frame
@@ -69,7 +70,7 @@ def open_page(page, url: str, images: int = 1) -> None:
 
 
 def latent_moves(page, base: str, model_id: str, moves: int, warmup: int, pause: bool) -> list[float]:
-    open_page(page, page_url(base, find_page("latent"), f"model={model_id}&{SERVER_PATH}"))
+    open_page(page, page_url(base, LATENT_EXPLORER, f"model={model_id}&{SERVER_PATH}"))
     sliders = latent_sliders(page)
     k = sliders.count()
     if k == 0:
@@ -100,7 +101,7 @@ def open_live(page, url: str) -> tuple[object, float]:
 
 def browser_drag(page, base: str, model_id: str, seconds: float, pause: bool) -> dict:
     """Cold starts, then a continuous mouse drag on the first direction slider: what the browser measured."""
-    url = page_url(base, find_page("latent"), f"model={model_id}")
+    url = page_url(base, LATENT_EXPLORER, f"model={model_id}")
     _, first_visit = open_live(page, url)
     frame, second_visit = open_live(page, url)
     box = page.frame_locator(LIVE_FRAME).locator("#s0").bounding_box()
@@ -134,7 +135,7 @@ def browser_drag(page, base: str, model_id: str, seconds: float, pause: bool) ->
 def cyclegan_moves(page, base: str, model_id: str, moves: int, pause: bool) -> list[float]:
     from cyclegan_latency import jpeg
 
-    open_page(page, page_url(base, find_page("cyclegan"), f"model={model_id}"), images=0)
+    open_page(page, page_url(base, CYCLEGAN_TRANSLATE, f"model={model_id}"), images=0)
     size = slider_named(page, CYCLEGAN_SIZE_SLIDER)
     # Start at the bottom of the range (256): Home jumps a react-aria slider to its minimum.
     size.focus()

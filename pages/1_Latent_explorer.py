@@ -8,7 +8,7 @@ from ganmodels import latent_directions
 from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
 from ganmodels.samples import grid_columns, sample_labels
-from ui import explorer_state, live_explorer, presenter, slide_pictures
+from ui import explorer_state, live_explorer, navigation, presenter, slide_pictures
 from ui.common import model_stamp, page_model, scroll_to_top, show_image
 from ui.nearest_images import nearest_images_section
 from ui.own_image import own_image_section
@@ -138,11 +138,11 @@ model = page_model(
     "Latent explorer",
     "A generator turns a list of random numbers (its *latent*) into a picture. The seed picks the numbers; "
     "nearby numbers give similar pictures, so you can walk through the space of everything the model can draw.",
-    exclude=("cyclegan",),
+    page=navigation.LATENT_EXPLORER,
 )
 card = model.card
 count = explorer_state.slider_count(card)
-conditional = card.family in ("cgan", "acgan")
+conditional = model.family.conditional
 names = explorer_state.class_names(card) if conditional else []
 
 fresh_visit = "lx_seed" not in st.session_state  # first time here, or back from another page

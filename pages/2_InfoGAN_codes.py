@@ -5,7 +5,7 @@ import streamlit as st
 
 from ganmodels import samples
 from ganmodels.images import grid, to_pil
-from ui import explorer_state, live_explorer, metric_text
+from ui import explorer_state, live_explorer, metric_text, navigation
 from ui.common import model_stamp, page_model, show_image
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
@@ -15,7 +15,7 @@ model = page_model(
     "An InfoGAN gets a few extra inputs, its *codes*, besides random noise. During training it is rewarded when "
     "the codes can be read back from the picture, so each code ends up controlling something visible. "
     "Nobody told it what: it was never shown a label.",
-    families=("infogan",),
+    page=navigation.INFOGAN_CODES,
 )
 card = model.card
 codes = samples.infogan_codes(card)

@@ -7,8 +7,8 @@ from dataclasses import replace
 import streamlit as st
 
 from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError
-from ui import translation
-from ui.common import page_model, show_image
+from ui import navigation, translation
+from ui.common import model_stamp, page_model, show_image
 from ui.translation import Translation, results_zip, translate_upload
 
 st.set_page_config(page_title="CycleGAN translate · GAN Studio", layout="wide")
@@ -20,11 +20,7 @@ MAX_FILES = 8  # photos translated per upload
 
 def model_key(model) -> str:
     """The loaded checkpoint, changed when its card is rewritten, so a retrained model is not served from the cache."""
-    target = model.path / "card.json" if model.path.is_dir() else model.path
-    try:
-        return f"{model.path}:{target.stat().st_mtime_ns}"
-    except OSError:
-        return str(model.path)
+    return f"{model.path}:{model_stamp(model)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=12)
@@ -107,7 +103,7 @@ model = page_model(
     "CycleGAN learned to turn one kind of photo into another (for example horses into zebras) from two "
     "unrelated piles of photos, never from matching pairs. It learned both directions together, and insisted "
     "that going there and back returns the original: the right-hand column shows that round trip.",
-    families=("cyclegan",),
+    page=navigation.CYCLEGAN_TRANSLATE,
 )
 card = model.card
 directions = translation.available_directions(model)

@@ -9,7 +9,7 @@ import torch
 
 from ganmodels.data import CLASS_NAMES, DatasetError, load_labelled
 from ganmodels.images import MAX_UPLOAD_BYTES, ImageDecodeError, decode_upload, to_pil
-from ui import digits, metric_text
+from ui import digits, metric_text, navigation
 from ui.charts import probability_bars
 from ui.common import page_model, show_image
 
@@ -88,7 +88,7 @@ model = page_model(
     "which class a real image belongs to. Training it as a GAN lets it learn from tens of thousands of images "
     "nobody labelled. Here it is compared with a plain classifier, the same network trained on the labelled "
     "images alone.",
-    families=("sgan",),
+    page=navigation.SGAN_CLASSIFIER,
 )
 card = model.card
 if "classifier" not in model.companions:

@@ -17,7 +17,8 @@ sys.path.insert(0, str(REPO))
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from bench._common import StreamlitServer, launch_chromium, page_paths, page_url, wait_app_idle, wait_images  # noqa: E402
+from bench._common import StreamlitServer, launch_chromium, page_url, wait_app_idle, wait_images  # noqa: E402
+from ui.navigation import LATENT_EXPLORER, TOOLS  # noqa: E402
 
 
 EXAMPLE_PHOTO = "n02381460_1030.jpg"  # a horse in horse2zebra/testA that the shipped model turns into a zebra
@@ -59,10 +60,9 @@ def main() -> int:
             sync_playwright() as pw:
         browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        shots = [("home", server.url)] + [(f.stem.split("_", 1)[-1].lower(), page_url(server.url, f)) for f in page_paths()]
-        explorer = next((f for f in page_paths() if "latent" in f.stem.lower()), None)
-        if explorer is not None:  # what a projector shows: ?present=1 (big, no sidebar, the picture walks by itself)
-            shots.append(("presenter_mode", page_url(server.url, explorer, "present=1")))
+        shots = [("home", server.url)] + [(p.url_path.lower(), page_url(server.url, p)) for p in TOOLS]
+        # what a projector shows: ?present=1 (big, no sidebar, the picture walks by itself)
+        shots.append(("presenter_mode", page_url(server.url, LATENT_EXPLORER, "present=1")))
         for name, url in shots:
             if args.only and name not in args.only:
                 continue

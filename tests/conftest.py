@@ -22,8 +22,9 @@ COMPAT = SHARED / "compat"
 
 
 def app_page(page: str | Path, timeout: float):
-    """An AppTest of one page as the server runs it: app.py is the entrypoint and the page is switched to, so the
-    sidebar's links to the other pages resolve as they do in a browser."""
+    """An AppTest of one page as the server runs it: app.py is the entrypoint (its st.navigation registers every page)
+    and the page is switched to, so links to the other pages resolve as they do in a browser. "app.py" opens the
+    default page, the home gallery."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)

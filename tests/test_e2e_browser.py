@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import (CHROMIUM, IMAGE_SRCS_JS, StreamlitServer, exception_on_page, find_page,  # noqa: E402
-                           latent_sliders, launch_chromium, move_slider_and_wait, page_paths, page_url, upload_file,
+from bench._common import (CHROMIUM, IMAGE_SRCS_JS, StreamlitServer, exception_on_page,  # noqa: E402
+                           latent_sliders, launch_chromium, move_slider_and_wait, page_url, upload_file,
                            wait_app_idle, wait_images)
-from ui.common import page_title  # noqa: E402
+from ui import navigation  # noqa: E402
 
 TIMEOUT_MS = 180_000  # two busy cores: a first render can take a while
 
@@ -111,16 +111,13 @@ def _pick(ids: dict[str, list[str]], *families: str) -> str | None:
 
 def test_every_page_renders_without_an_exception(app, page):
     base, ids, _ = app
-    pages = page_paths()
-    assert pages, "pages/ holds no pages"
-    for url in [base] + [page_url(base, p) for p in pages]:
+    for url in [base] + [page_url(base, p) for p in navigation.TOOLS]:
         _open(page, url)
         problem = exception_on_page(page)
         assert problem is None, f"{url} shows an exception:\n{problem}"
-        # each page opened by its own URL draws the links itself, the home page's as "Home" (not "app")
-        assert page.locator('[data-testid="stSidebarNav"]').count() == 0, f"{url} shows Streamlit's own page list"
-        links = page.locator('[data-testid="stSidebar"] [data-testid="stPageLink"] p').all_inner_texts()
-        assert links == ["Home"] + [page_title(p) for p in pages], (url, links)
+        # each page opened by its own URL shows app.py's menu (st.navigation), the home page as "Home" (not "app")
+        links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]').all_inner_texts()
+        assert [link.strip() for link in links] == [p.title for p in navigation.PAGES], (url, links)
 
 
 def test_home_shows_a_picture_per_model(app, page):
@@ -143,7 +140,7 @@ def test_latent_slider_changes_the_picture(app, page):
     model_id = _pick(ids, *LATENT_FAMILIES)
     if model_id is None:
         pytest.skip("no latent model among these checkpoints")
-    explorer = find_page("latent")
+    explorer = navigation.LATENT_EXPLORER
     assert explorer is not None, "no Latent explorer page in pages/"
     _open(page, page_url(base, explorer, f"model={model_id}&render=server"))  # the server's sliders
     wait_images(page, 1, timeout_ms=TIMEOUT_MS)
@@ -173,7 +170,7 @@ def test_latent_sliders_are_counted_once_their_code_has_loaded(app, page):
         route.continue_()
 
     page.route(re.compile(r".*/Slider\.[^/]*\.js$"), late)
-    page.goto(page_url(base, find_page("latent"), f"model={model_id}&render=server"), wait_until="domcontentloaded")
+    page.goto(page_url(base, navigation.LATENT_EXPLORER, f"model={model_id}&render=server"), wait_until="domcontentloaded")
     sliders = latent_sliders(page, timeout_ms=TIMEOUT_MS)
     counted = sliders.count()
     assert counted >= 1, "latent_sliders returned while the sliders were still skeletons"
@@ -196,7 +193,7 @@ def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
     model_id = _pick(ids, "cyclegan")
     if model_id is None:
         pytest.skip("no CycleGAN among these checkpoints")
-    cyclegan = find_page("cyclegan")
+    cyclegan = navigation.CYCLEGAN_TRANSLATE
     assert cyclegan is not None, "no CycleGAN page in pages/"
     _open(page, page_url(base, cyclegan, f"model={model_id}"))
     upload_file(page, "holiday.jpg", _photo_jpeg())

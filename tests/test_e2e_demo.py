@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import (StreamlitServer, exception_on_page, find_page, page_paths, page_url,  # noqa: E402
+from bench._common import (StreamlitServer, exception_on_page, page_url,  # noqa: E402
                            wait_app_idle, wait_images)
+from ui import navigation  # noqa: E402
 from test_e2e_browser import browser  # noqa: E402,F401  (the module's chromium, skipped with a reason when absent)
 
 TIMEOUT_MS = 180_000
@@ -57,7 +58,7 @@ def _open(page, url: str) -> None:
 
 
 def test_compare_with_six_entries_fits_and_keeps_captions_apart(base, page):
-    _open(page, page_url(base, find_page("compare")))
+    _open(page, page_url(base, navigation.COMPARE_CHECKPOINTS))
     for _ in range(4):  # two are chosen at first: add four more
         page.locator('[data-testid="stMultiSelect"] input').first.click()
         page.get_by_role("option").filter(has_not_text=re.compile("^Select all")).first.click()
@@ -90,13 +91,13 @@ def test_compare_with_six_entries_fits_and_keeps_captions_apart(base, page):
 
 
 def test_no_page_needs_an_emoji_font(base, page):
-    for url in [base] + [page_url(base, p) for p in page_paths()]:
+    for url in [base] + [page_url(base, p) for p in navigation.TOOLS]:
         _open(page, url)
         text = page.evaluate("() => document.body.innerText")
         found = sorted(set(EMOJI.findall(text)))
         assert not found, f"{url} shows {found}, which need an emoji font"
     # the training page's run status is drawn with Streamlit's own icon font
-    _open(page, page_url(base, find_page("training")))
+    _open(page, page_url(base, navigation.TRAINING_PROGRESS))
     icon_fonts = page.evaluate("""() => Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stMarkdownContainer"] span'))
         .filter(s => /Status/.test(s.closest('[data-testid="stMarkdownContainer"]').innerText))
         .map(s => getComputedStyle(s).fontFamily).filter(f => /Material Symbols/.test(f))""")
@@ -104,7 +105,7 @@ def test_no_page_needs_an_emoji_font(base, page):
 
 
 def test_presenter_mode_big_no_sidebar_and_walks_by_itself(base, page):
-    _open(page, page_url(base, find_page("latent"), f"model=tiny-dcgan&present=1&{SERVER_DRAWN}"))
+    _open(page, page_url(base, navigation.LATENT_EXPLORER, f"model=tiny-dcgan&present=1&{SERVER_DRAWN}"))
     walk = page.locator('[data-testid="stImage"]', has=page.locator("text=Walking through latent space")).locator("img").first
     walk.wait_for(timeout=TIMEOUT_MS)
     assert not page.locator('[data-testid="stSidebar"]').is_visible()
@@ -124,7 +125,7 @@ def test_presenter_mode_big_no_sidebar_and_walks_by_itself(base, page):
 
 
 def test_explore_the_result_scrolls_up_to_the_picture(base, page):
-    _open(page, page_url(base, find_page("latent"), f"model=tiny-dcgan&{SERVER_DRAWN}"))
+    _open(page, page_url(base, navigation.LATENT_EXPLORER, f"model=tiny-dcgan&{SERVER_DRAWN}"))
     button = page.get_by_role("button", name="Explore the result with the sliders")
     button.scroll_into_view_if_needed()
     assert page.evaluate("() => document.querySelector('[data-testid=\"stMain\"] h1').getBoundingClientRect().bottom") < 0
@@ -136,7 +137,7 @@ def test_explore_the_result_scrolls_up_to_the_picture(base, page):
 
 
 def test_download_png_is_the_size_shown(base, page):
-    _open(page, page_url(base, find_page("latent"), f"model=tiny-dcgan&{SERVER_DRAWN}"))
+    _open(page, page_url(base, navigation.LATENT_EXPLORER, f"model=tiny-dcgan&{SERVER_DRAWN}"))
     wait_images(page, 1, TIMEOUT_MS)
     shown = page.evaluate("""() => { const i = Array.from(document.querySelectorAll('[data-testid="stImage"]'))
         .find(e => /^seed /.test(e.innerText)).querySelector('img'); return [i.naturalWidth, i.naturalHeight]; }""")
@@ -151,7 +152,7 @@ def test_download_png_is_the_size_shown(base, page):
 
 
 def test_cyclegan_downloads_say_the_direction(base, page):
-    _open(page, page_url(base, find_page("cyclegan"), "model=tiny-cyclegan"))
+    _open(page, page_url(base, navigation.CYCLEGAN_TRANSLATE, "model=tiny-cyclegan"))
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (120, 90, 60)).save(buf, "JPEG")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(

@@ -22,11 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import (StreamlitServer, exception_on_page, find_page, page_url,  # noqa: E402
+from bench._common import (StreamlitServer, exception_on_page, page_url,  # noqa: E402
                            wait_app_idle)
 from ganmodels import latent_directions, samples  # noqa: E402
 from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
 from ganmodels.registry import FAMILIES  # noqa: E402
+from ui import navigation  # noqa: E402
 from tests.conftest import examples_dcgan_file  # noqa: E402
 from tests.test_e2e_browser import browser, page  # noqa: E402,F401  (Chromium, and a page with downloads)
 
@@ -99,7 +100,7 @@ def test_browser_picture_equals_torch(family, live_root, server, page):
     model = load_model(model_path(live_root, model_id), "cpu")
     conditional = model.family.conditional
     query = f"model={model_id}&mode=raw&seed=5&psi=0.8&offsets=0:1.5,2:-0.7" + ("&class=3" if conditional else "")
-    frame = open_live(page, page_url(server.url, find_page("latent"), query))
+    frame = open_live(page, page_url(server.url, navigation.LATENT_EXPLORER, query))
     latent = latent_directions.apply_offsets(model.latents(5, 1, 0.8), {0: 1.5, 2: -0.7})
     expected = model.generate(latent, [3] if conditional else None).numpy()
     output, browser_latent = drawn(frame)
@@ -113,7 +114,7 @@ def test_browser_picture_equals_torch(family, live_root, server, page):
 def test_infogan_codes_drawn_in_the_browser_equal_torch(live_root, server, page):
     model_id = live_root[1]["infogan"]
     model = load_model(model_path(live_root, model_id), "cpu")
-    frame = open_live(page, page_url(server.url, find_page("infogan"), f"model={model_id}"))
+    frame = open_live(page, page_url(server.url, navigation.INFOGAN_CODES, f"model={model_id}"))
     frame.select_option("#choice", "2")
     frame.focus("#s0")
     for _ in range(5):
@@ -143,7 +144,7 @@ def url_offsets(page) -> str | None:
 
 def test_drag_redraws_while_dragging_and_hands_the_state_to_python(live_root, server, page):
     model_id = live_root[1]["dcgan"]
-    frame = open_live(page, page_url(server.url, find_page("latent"), f"model={model_id}"))
+    frame = open_live(page, page_url(server.url, navigation.LATENT_EXPLORER, f"model={model_id}"))
     thumb = page.frame_locator(FRAME).locator("#s0")
     box = thumb.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2  # value 0 sits in the middle of -3..3
@@ -202,7 +203,7 @@ def test_drag_redraws_while_dragging_and_hands_the_state_to_python(live_root, se
 def test_switching_models_resets_the_browser_sliders(live_root, server, page):
     ids = live_root[1]
     first, second = ids["dcgan"], ids["mlp"]
-    frame = open_live(page, page_url(server.url, find_page("latent"), f"model={first}&mode=raw&offsets=1:2"))
+    frame = open_live(page, page_url(server.url, navigation.LATENT_EXPLORER, f"model={first}&mode=raw&offsets=1:2"))
     assert slider_value(frame, 1) == 2.0
     first_key = frame.evaluate("() => window.__liveCanvas.lastModel")
     sidebar = page.locator('[data-testid="stSidebar"]')
@@ -229,7 +230,7 @@ def test_without_webassembly_the_server_draws(server, live_root, browser):  # no
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(page_url(server.url, find_page("latent"), f"model={live_root[1]['dcgan']}"))
+        page.goto(page_url(server.url, navigation.LATENT_EXPLORER, f"model={live_root[1]['dcgan']}"))
         page.get_by_text("Drawn on the server").wait_for(timeout=TIMEOUT_MS)
         wait_app_idle(page, TIMEOUT_MS)
         text = page.locator('[data-testid="stMain"]').inner_text()

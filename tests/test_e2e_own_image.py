@@ -16,6 +16,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench._common import StreamlitServer, exception_on_page, page_url, upload_file, wait_app_idle  # noqa: E402
+from ui import navigation  # noqa: E402
 from test_e2e_browser import browser  # noqa: E402,F401  (the same Chromium fixture: skips when it cannot start)
 
 TIMEOUT_MS = 180_000
@@ -49,7 +50,7 @@ def page(browser):
 
 
 def open_section(page, server, query: str = "") -> None:
-    page.goto(page_url(server.url, REPO / "pages" / "1_Latent_explorer.py", f"model={MODEL}{query}"),
+    page.goto(page_url(server.url, navigation.LATENT_EXPLORER, f"model={MODEL}{query}"),
               wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
     wait_app_idle(page, TIMEOUT_MS)

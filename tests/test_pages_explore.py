@@ -462,19 +462,27 @@ def test_compare_broken_entries_show_errors(broken_root, monkeypatch):
     assert len(at.dataframe) == 1
 
 
-PAGE_FILES = sorted(str(p.relative_to(REPO)) for p in (REPO / "pages").glob("[0-9]*.py"))
+PAGE_FILES = sorted(str(p.relative_to(REPO)) for p in (REPO / "pages").glob("*.py"))
 
 
-@pytest.mark.parametrize("page", [HOME] + PAGE_FILES)
-def test_sidebar_links_every_page_with_home_first(page, tiny_checkpoints, monkeypatch):
-    """Streamlit's own page list is switched off (.streamlit/config.toml), so every page must draw the links itself,
-    and the first one must read "Home", not the entrypoint's file name."""
-    at = run_page(page, tiny_checkpoints, monkeypatch)
+def test_every_page_file_is_in_the_menu():
+    """app.py hands the pages declared in ui/navigation.py to st.navigation: every file in pages/ is declared there
+    once, with Home (the gallery, the default page) first."""
+    from ui import navigation
+
+    assert sorted(p.path for p in navigation.PAGES) == PAGE_FILES
+    assert navigation.PAGES[0] is navigation.HOME and navigation.HOME.title == "Home"
+    assert len({p.url_path for p in navigation.PAGES}) == len(navigation.PAGES)
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_is_registered_and_draws_the_sidebar(page, tiny_checkpoints, monkeypatch):
+    """Each page is reached through the navigation app.py registers (switch_page refuses a page st.navigation does
+    not know), and draws the top of the sidebar. The menu's look is checked in Chromium (test_e2e_browser.py)."""
+    at = run_page(HOME, tiny_checkpoints, monkeypatch)
     assert_clean(at)
-    links = [(link.proto.label, link.proto.page) for link in at.sidebar if type(link).__name__ == "PageLink"]
-    titles = [Path(f).stem.split("_", 1)[1].replace("_", " ") for f in PAGE_FILES]
-    assert [label for label, _ in links] == ["Home"] + titles
-    assert links[0][1] == "", "Home must link to the entrypoint's URL"
+    at.switch_page(page).run()
+    assert_clean(at)
     assert any("Running on" in caption.value for caption in at.sidebar.caption)
 
 
@@ -637,7 +645,7 @@ def test_presenter_mode_from_the_url_walks_and_can_be_left(tiny_checkpoints, mon
     loop = slide_pictures.WALK_SEEDS * slide_pictures.WALK_STEPS
     assert torch.equal(slide_pictures.walk_frame(model, 0)[0], slide_pictures.walk_frame(model, loop)[0])  # it loops
     assert torch.equal(slide_pictures.walk_frame(model, 0)[0], model.latents(0, 1))
-    at.switch_page("app.py").run()
+    at.switch_page("pages/0_Home.py").run()
     assert_clean(at)
     assert at.session_state["presenter"] is True and at.query_params["present"] == "1"
     button(at, "Leave presenter mode").click().run()

@@ -1,4 +1,4 @@
-"""What every page shares: where checkpoints live, cached model loading, the sidebar's page links and model picker."""
+"""What every page shares: where checkpoints live, cached model loading, the top of the sidebar and its model picker."""
 from __future__ import annotations
 
 import os
@@ -10,12 +10,13 @@ import streamlit as st
 from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
 from ganmodels.device import describe_device, pick_device, set_cpu_threads
+from ganmodels.files import card_or_file, modified_ns
 from ganmodels.images import png_bytes, upscale
+from ganmodels.registry import FAMILIES
 from ui import access
 from ui import presenter
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PAGES_DIR = REPO_ROOT / "pages"
+from ui.navigation import PageEntry
+from ui.paths import REPO_ROOT
 
 
 def checkpoint_root() -> Path:
@@ -33,8 +34,8 @@ def device():
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
-def _load(path: str, weights: str | None, mtime: float) -> LoadedModel:
-    """One copy per (file, snapshot) per process; `mtime` makes a replaced file reload."""
+def _load(path: str, weights: str | None, mtime: int) -> LoadedModel:
+    """One copy per (file, snapshot) per process; `mtime` (nanoseconds) makes a replaced file reload."""
     return load_model(path, device(), weights)
 
 
@@ -48,9 +49,8 @@ MAX_FAILED_LOADS = 256
 def get_model(path: str | Path, weights: str | None = None) -> LoadedModel | None:
     """The cached model, or None after showing the user why it could not load."""
     path = Path(path)
-    try:
-        stamp = (path / "card.json").stat().st_mtime if path.is_dir() else path.stat().st_mtime
-    except OSError:
+    stamp = modified_ns(card_or_file(path))
+    if not stamp:
         st.error("This checkpoint could not be loaded: its files cannot be read.")
         return None
     key = (str(path), weights, stamp)
@@ -85,7 +85,7 @@ def model_catalogue(root: str) -> list[dict]:
         if path.is_dir():
             try:
                 card = read_card(path)
-                entry.update(id=card.id, family=card.family, title=card.title or card.id,
+                entry.update(id=card.id, family=card.family, title=card.title or card.id, arch=card.arch,
                              distance=(card.metrics or {}).get("fid_to_floor"))
             except (CardError, OSError) as exc:
                 entry["error"] = without_root(exc)
@@ -104,10 +104,11 @@ def best_model(catalogue: list[dict]) -> str:
     return min(catalogue, key=distance)["id"]
 
 
-def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...] = (), key: str = "model") -> LoadedModel | None:
-    """Sidebar model picker; remembers the choice in session state and the URL (?model=)."""
+def pick_model(page: PageEntry | None = None, key: str = "model") -> LoadedModel | None:
+    """Sidebar model picker offering the models `page` works with (every model without one); remembers the choice in
+    session state and the URL (?model=)."""
     catalogue = [m for m in model_catalogue(str(checkpoint_root()))
-                 if (families is None or m["family"] in families or m["family"] == "?") and m["family"] not in exclude]
+                 if page is None or m["family"] == "?" or page.accepts(FAMILIES.get(m["family"]), m.get("arch"))]
     sidebar_header()
     if not catalogue:
         st.warning("No suitable checkpoints here. Train one (see the README) or drop a file into checkpoints/.")
@@ -123,8 +124,8 @@ def pick_model(families: tuple[str, ...] | None = None, exclude: tuple[str, ...]
         st.error(f"This checkpoint's card is broken: {entry['error']}")
         return None
     model = get_model(entry["path"])
-    if model is not None and families is not None and model.card.family not in families:
-        st.info(f"'{choice}' is a {model.card.family} model; this page works with {', '.join(families)} models.")
+    if model is not None and page is not None and not page.accepts(model.family, model.card.arch):
+        st.info(f"'{choice}' is a {model.family.title} model; the {page.title} page does not work with it.")
         return None
     if model is not None:
         for note in model.card.assumptions:
@@ -142,32 +143,16 @@ def page_model(title: str, caption: str, **pick) -> LoadedModel:
     return model
 
 
-def model_stamp(model: LoadedModel) -> float:
+def model_stamp(model: LoadedModel) -> int:
     """Modification time of the model's card or file, so caches keyed by it notice a replaced checkpoint."""
-    target = model.path / "card.json" if model.path.is_dir() else model.path
-    try:
-        return target.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def page_files() -> list[Path]:
-    return sorted(PAGES_DIR.glob("[0-9]*.py")) if PAGES_DIR.is_dir() else []
-
-
-def page_title(path: Path) -> str:
-    return path.stem.split("_", 1)[-1].replace("_", " ")
+    return modified_ns(card_or_file(model.path))
 
 
 def sidebar_header() -> None:
-    """Top of every sidebar: the page links, with the home page called "Home" (Streamlit's own list would name it
-    after app.py, which means nothing to a visitor), then the device the models run on. Every page draws it first,
-    so it also applies the server's mode (a public visitor's errors show no details)."""
+    """Top of every sidebar, under the page menu (app.py's st.navigation): the device the models run on and the
+    presenter switch. Every page draws it first, so it also applies the server's mode (a public visitor's errors
+    show no details)."""
     access.is_public()
-    st.sidebar.page_link("app.py", label="Home")
-    for page in page_files():
-        st.sidebar.page_link(f"pages/{page.name}", label=page_title(page))
-    st.sidebar.divider()
     st.sidebar.caption(f"Running on {describe_device(device())}")
     presenter.controls()
 
