@@ -43,13 +43,13 @@ def principal_directions_kept(model: LoadedModel, k: int = 8, labels=None, folde
     """principal_directions, kept on disk ($GANSTUDIO_CACHE/principal, keyed by a hash of the generator's weights, k
     and the class), so that a server restarted, or a second server, does not spend a minute per model recomputing
     them before its first slider; the same numbers either way."""
-    import os
     from pathlib import Path
 
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
     from .data import _cache_dir
+    from .files import atomic_path
     from .onnx_export import weights_key
 
     folder = Path(folder) if folder is not None else _cache_dir() / "principal"
@@ -63,9 +63,8 @@ def principal_directions_kept(model: LoadedModel, k: int = 8, labels=None, folde
     directions, share = principal_directions(model, k=k, labels=labels)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        save_file({"directions": directions.contiguous(), "share": share.contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"directions": directions.contiguous(), "share": share.contiguous()}, str(tmp))
     except OSError:
         pass  # a read-only cache only costs the recomputation next time
     return directions, share

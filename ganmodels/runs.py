@@ -14,7 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cards import CARD_NAME, CardError, ModelCard, read_card
+from .cards import CardError, ModelCard, read_card
+from .files import CARD_NAME, LOSSES_NAME, STATUS_NAME
 
 STALE_SECONDS = 120
 
@@ -50,7 +51,7 @@ def pid_alive(pid) -> bool:
 
 def run_status(folder: Path, card: ModelCard | None = None) -> str:
     """'running' only while the writing process lives; a crashed or killed run reads 'stopped'."""
-    status_file = folder / "status.json"
+    status_file = folder / STATUS_NAME
     card = card or read_card(folder)
     if not status_file.is_file():
         return "shipped" if card.training.get("status") != "running" else "stopped"
@@ -67,7 +68,7 @@ def run_status(folder: Path, card: ModelCard | None = None) -> str:
 def live_status(folder: str | os.PathLike) -> dict:
     """status.json of a run ({} when absent or being rewritten)."""
     try:
-        data = json.loads((Path(folder) / "status.json").read_text())
+        data = json.loads((Path(folder) / STATUS_NAME).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -121,7 +122,7 @@ def list_runs(*roots: str | os.PathLike) -> list[RunInfo]:
 
 def read_losses(folder: Path, every: int = 1) -> dict[str, list[float]]:
     """losses.csv as columns; `every` thins long logs for plotting (the last row always kept)."""
-    path = Path(folder) / "losses.csv"
+    path = Path(folder) / LOSSES_NAME
     if not path.is_file():
         return {}
     with open(path, newline="") as fh:
@@ -156,7 +157,7 @@ def read_losses_incremental(folder: Path, every: int = 1) -> dict[str, list[floa
     """read_losses for a log that grows while a run trains: the rows parsed on earlier calls are kept (per server, for
     every viewer), so each call reads only the bytes appended since, and a live page costs O(new rows). A log that
     was rewritten (a resumed run truncates it to its state: a new file) or shrank is parsed again from the start."""
-    path = Path(folder) / "losses.csv"
+    path = Path(folder) / LOSSES_NAME
     try:
         stat = path.stat()
     except OSError:

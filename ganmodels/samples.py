@@ -12,6 +12,7 @@ from .cards import ModelCard
 from .checkpoint import LoadedModel
 from .images import grid
 from .latent import infogan_latent, sample_latents
+from .registry import FAMILIES
 
 
 def latest_grid(folder: str | Path, card: ModelCard) -> Path | None:
@@ -28,7 +29,8 @@ def latest_grid(folder: str | Path, card: ModelCard) -> Path | None:
 
 def sample_labels(card: ModelCard, n: int, label: int | None = None) -> torch.Tensor | None:
     """Class labels for a conditional model: the given class, or every class in turn."""
-    if card.family not in ("cgan", "acgan"):
+    family = FAMILIES.get(card.family)
+    if family is None or not family.conditional:
         return None
     if label is not None:
         return torch.full((n,), int(label), dtype=torch.long)
@@ -101,7 +103,7 @@ def write_sample_sheets(model: LoadedModel, folder: str | Path, seed: int = 0) -
     (folder / "samples").mkdir(parents=True, exist_ok=True)
     sheets = {"grid": "samples/grid.png"}
     sample_grid(model, seed, 100, nrow=10).save(folder / sheets["grid"])
-    if model.card.family == "infogan":
+    if model.family.latent_codes(model.card.arch) is not None:
         codes = infogan_codes(model.card)
         noise = infogan_noise(model.card, seed)
         base = [0.0] * len(codes["continuous"])

@@ -11,7 +11,7 @@ from PIL import Image
 from ganmodels import samples
 from ganmodels.device import describe_device
 from ganmodels.images import png_bytes, upscale
-from ganmodels.files import card_or_file, modified_ns
+from ganmodels.files import modified_ns
 from ganmodels.registry import FAMILIES
 from ui import navigation
 from ui import metric_text
@@ -52,7 +52,7 @@ def tile(entry: dict) -> None:
         st.info("This model translates photos rather than drawing from random numbers; try it on the CycleGAN page.")
     else:
         try:
-            data = generated_grid_png(str(path), modified_ns(card_or_file(path)), model)
+            data = generated_grid_png(str(path), modified_ns(path), model)
         except Exception as exc:  # a generator that loads but cannot run: say so here, keep the gallery going
             st.error(f"Sampling this model failed ({type(exc).__name__}: {exc}).")
         else:

@@ -9,6 +9,7 @@ import streamlit as st
 from PIL import Image
 
 from ganmodels.cards import CardError
+from ganmodels.files import LOSSES_NAME, STATE_NAME
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, live_status, read_card_cached, read_losses_incremental, run_status
 from ui import access, metric_text, new_run, presenter, run_progress
@@ -166,7 +167,7 @@ def show_stopped(folder: Path) -> None:
             st.code(tail, language=None)
     else:
         st.caption("This run has no log (runs started from this page write one).")
-    if (folder / "state.pt").is_file() and not access.is_public():
+    if (folder / STATE_NAME).is_file() and not access.is_public():
         st.caption("To continue from its last snapshot, run:")
         st.code(f"python -m ganmodels.train --resume {folder}", language="bash")
 
@@ -216,7 +217,7 @@ def show_snapshot(folder: Path, card, snaps: list[dict], status: str) -> int | N
 
 
 def show_losses(folder: Path, card, marker: int | None, steps_done: int) -> None:
-    path = folder / "losses.csv"
+    path = folder / LOSSES_NAME
     try:
         stat = path.stat()
     except OSError:

@@ -10,7 +10,7 @@ import streamlit as st
 from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
 from ganmodels.device import describe_device, pick_device, set_cpu_threads
-from ganmodels.files import card_or_file, modified_ns
+from ganmodels.files import modified_ns
 from ganmodels.images import png_bytes, upscale
 from ganmodels.registry import FAMILIES
 from ui import access
@@ -49,7 +49,7 @@ MAX_FAILED_LOADS = 256
 def get_model(path: str | Path, weights: str | None = None) -> LoadedModel | None:
     """The cached model, or None after showing the user why it could not load."""
     path = Path(path)
-    stamp = modified_ns(card_or_file(path))
+    stamp = modified_ns(path)
     if not stamp:
         st.error("This checkpoint could not be loaded: its files cannot be read.")
         return None
@@ -145,7 +145,7 @@ def page_model(title: str, caption: str, **pick) -> LoadedModel:
 
 def model_stamp(model: LoadedModel) -> int:
     """Modification time of the model's card or file, so caches keyed by it notice a replaced checkpoint."""
-    return modified_ns(card_or_file(model.path))
+    return modified_ns(model.path)
 
 
 def sidebar_header() -> None:

@@ -59,10 +59,7 @@ def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
 
 def latent_layout(model: LoadedModel) -> tuple:
     """Models with the same layout can take literally the same latent tensor."""
-    arch = model.card.arch
-    if model.card.family == "infogan":
-        return ("infogan", arch["z_dim"], arch["num_categories"], arch["num_continuous"])
-    return ("noise", model.latent_size)
+    return model.family.latent_layout(model.card.arch)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ganmodels.cards import ModelCard
+from ganmodels.registry import FAMILIES
 
 
 PSI_OPTIONS: list = ["off", 2.0, 1.5, 1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]
@@ -90,7 +91,8 @@ def explorer_state_from_query(params: Mapping[str, str], card: ModelCard) -> Exp
         state.seed = min(MAX_SEED, int(seed))
     if "psi" in params:
         state.psi = nearest_psi(params["psi"])
-    if card.family in ("cgan", "acgan"):
+    family = FAMILIES.get(card.family)
+    if family is not None and family.conditional:
         names = class_names(card)
         wanted = str(params.get("class", "0"))
         if wanted.isascii() and wanted.isdecimal() and len(wanted) <= 6 and int(wanted) < len(names):  # not "²"

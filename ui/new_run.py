@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganmodels.cards import CARD_NAME
 from ganmodels.data import DatasetError, default_root, find_idx_file, list_images
+from ganmodels.files import CARD_NAME
 from ganmodels.limits import LimitError
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import pid_alive
@@ -132,7 +132,7 @@ def check_dataset(family: str, dataset: str, data_root: str | None) -> Path:
                 list_images(root / sub)
             return root
         if dataset == "image-folder":
-            if fam.conditional or family == "sgan":
+            if fam.needs_labels:
                 raise DatasetError(f"{fam.title} needs class labels: choose MNIST or Fashion-MNIST.")
             if not data_root:
                 raise DatasetError("Give the folder that holds the images.")
@@ -142,7 +142,7 @@ def check_dataset(family: str, dataset: str, data_root: str | None) -> Path:
         if not root.is_dir():
             hint = " (on Debian: apt-get install dataset-fashion-mnist)" if dataset == "fashion-mnist" else ""
             raise DatasetError(f"{DATASETS[dataset]} not found at {root}{hint}; give the folder with its IDX files")
-        _idx_present(root, ("train", "test") if family == "sgan" else ("train",))
+        _idx_present(root, fam.data_splits)
         return root
     except DatasetError as exc:
         raise RunRequestError(f"The training data is not usable: {exc}") from exc

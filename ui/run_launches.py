@@ -6,7 +6,6 @@ Every page session runs in its own thread, so the registry is guarded by one loc
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ganmodels.files import atomic_write_json
 from ganmodels.limits import LimitError
 from ganmodels.runs import PARENT_PID_ENV
 from ui.paths import REPO_ROOT
@@ -114,9 +114,7 @@ def launch(request, runs_dir: str | os.PathLike, limits: Limits | None = None, o
         _LAUNCHED[_key(folder)] = Launched(proc, folder, owner)
     note = {"pid": proc.pid, "started": time.time(), "family": request.family, "dataset": request.dataset,
             "steps": request.steps, "args": proc.args if isinstance(proc.args, list) else str(proc.args)}
-    tmp = runs_dir / f"{request.name}{LAUNCH_SUFFIX}.tmp"
-    tmp.write_text(json.dumps(note, indent=1, default=str))
-    os.replace(tmp, runs_dir / f"{request.name}{LAUNCH_SUFFIX}")
+    atomic_write_json(runs_dir / f"{request.name}{LAUNCH_SUFFIX}", note, default=str)
     return proc
 
 

@@ -124,7 +124,7 @@ def data_bytes(family: str, dataset: str, data_root: str | None, image_size: int
         return image_count(Path(data_root)) * 3 * image_size * image_size if data_root else 0
     root = Path(data_root) if data_root else default_root(dataset)
     count = 0
-    for split in ("train", "test") if family == "sgan" else ("train",):
+    for split in fam.data_splits:
         prefix = "train" if split == "train" else "t10k"
         for folder in (root, root / "MNIST" / "raw", root / "FashionMNIST" / "raw"):
             try:

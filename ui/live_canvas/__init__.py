@@ -14,6 +14,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from ganmodels.checkpoint import LoadedModel
+from ganmodels.files import atomic_path
 from ganmodels.onnx_export import ExportedGenerator, ExportError, export_generator
 
 BUILD_DIR = Path(__file__).resolve().parent / "frontend" / "dist"
@@ -33,12 +34,11 @@ def _serve(exported: ExportedGenerator) -> str:
     target = SERVED_MODELS / exported.path.name
     if not target.is_file():
         SERVED_MODELS.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        try:
-            os.link(exported.path, tmp)
-        except OSError:  # another file system, or links not allowed
-            shutil.copyfile(exported.path, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            try:
+                os.link(exported.path, tmp)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(exported.path, tmp)
     return f"models/{target.name}"
 
 
