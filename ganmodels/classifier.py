@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .checkpoint import load_into, read_weights, save_weights
 from .data import CLASS_NAMES, DatasetError, default_root, load_labelled, load_unpaired
 from .families.base import BatchSource, to_float_images
+from .files import CARD_NAME, atomic_path, atomic_write_json
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "reference"
 # Domain classifiers see images at this size whatever the generator's resolution.
@@ -115,9 +116,9 @@ def load_reference(dataset: str, root: str | Path | None = None) -> Reference:
     """The reference classifier of `dataset` under `root` (default REFERENCE_DIR, looked up at call time)."""
     root = Path(root) if root is not None else REFERENCE_DIR
     folder = root / dataset
-    if not (folder / "card.json").is_file():
+    if not (folder / CARD_NAME).is_file():
         raise FileNotFoundError(f"no reference classifier for '{dataset}' in {root}; train it with python -m ganmodels.classifier {dataset}")
-    card = json.loads((folder / "card.json").read_text())
+    card = json.loads((folder / CARD_NAME).read_text())
     net = build_classifier(card["arch"])
     load_into(net, read_weights(folder / "classifier.safetensors"), f"reference/{dataset}/classifier.safetensors")
     return Reference(net, card)
@@ -240,11 +241,10 @@ def train_reference(dataset: str, data_root: str | None = None, epochs: int = 3,
                             "seconds": round(time.time() - started, 1)})
             tqdm.write(json.dumps(history[-1]))
             state_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = state_path.with_name(state_path.name + ".tmp")
-            torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "source": source.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                        "done": step + 1, "steps": steps, "seconds": time.time() - started, "history": history}, tmp)
-            tmp.replace(state_path)
+            with atomic_path(state_path) as tmp:
+                torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                            "source": source.state_dict(), "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                            "done": step + 1, "steps": steps, "seconds": time.time() - started, "history": history}, tmp)
     bar.close()
     seconds = time.time() - started
     net = net.to(memory_format=torch.contiguous_format).eval()
@@ -262,7 +262,7 @@ def train_reference(dataset: str, data_root: str | None = None, epochs: int = 3,
         "metrics": {"test_accuracy": round(test_accuracy, 4), "test_images": len(test_x)},
         "purpose": "stands in for Inception: its 128-d penultimate features give the classifier-FID; its predictions give coverage and accuracy",
     }
-    (folder / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    atomic_write_json(folder / CARD_NAME, card)
     return card
 
 

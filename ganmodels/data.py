@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .files import atomic_path
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = {
@@ -251,9 +253,8 @@ def load_image_folder(folder: str | os.PathLike, image_size: int, limit: int | N
             raise DatasetError(f"cannot decode {path}: {exc}") from exc
     if cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp.npy")
-        np.save(tmp, out)
-        os.replace(tmp, cache_file)
+        with atomic_path(cache_file, suffix=".tmp.npy") as tmp:
+            np.save(tmp, out)
         prune_cache(keep=cache_file)
     return torch.from_numpy(out)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 from .classifier import REFERENCE_DIR, Reference, load_reference
 from .data import DatasetError, _cache_dir, default_root, find_idx_file, load_idx_dataset
+from .files import CARD_NAME, atomic_path
 
 CACHE_VERSION = 1
 MAX_NEIGHBOURS = 50
@@ -47,7 +47,7 @@ def _fingerprint(dataset: str, data_root: Path, reference_folder: Path) -> str:
     except (DatasetError, OSError) as exc:
         raise NearestError(f"The {dataset} training images are not on this machine ({exc}).") from None
     digest = hashlib.sha256()
-    for name in ("card.json", "classifier.safetensors"):
+    for name in (CARD_NAME, "classifier.safetensors"):
         path = reference_folder / name
         if not path.is_file():
             raise NearestError(f"There is no reference classifier for {dataset} ({path} is missing).")
@@ -162,11 +162,5 @@ def _read_cache(path: Path, count: int) -> torch.Tensor | None:
 def _write_cache(path: Path, features: torch.Tensor) -> None:
     """Written to a temporary file beside it, then renamed, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            np.savez(fh, features=features.numpy().astype(np.float32), meta=np.array(json.dumps({"version": CACHE_VERSION})))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, features=features.numpy().astype(np.float32), meta=np.array(json.dumps({"version": CACHE_VERSION})))

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import LoadedModel
+from .files import atomic_write
 
 # The TorchScript exporter: the dynamo exporter (torch 2.14's default) cannot trace the conditional generators,
 # whose one-hot step checks the label range with data-dependent Python branches; this one traces them in 0.1-0.6 s
@@ -111,9 +112,7 @@ def export_generator(model: LoadedModel, folder: str | os.PathLike | None = None
         data = onnx_bytes(model)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write(path, data)
         except OSError as exc:
             raise ExportError(f"the ONNX file could not be written to {folder} ({exc})") from exc
     latent, *label = _example_inputs(model)
