@@ -34,6 +34,7 @@ from .data import (CLASS_NAMES, FOLDER_DATASETS, IDX_DATASETS, LABELLED_DATASETS
 from .device import pick_device, set_cpu_threads
 from .distributed import SINGLE, Ranks, broadcast, launched_ranks, mean_and_sum, start, stop
 from .families.base import PRECISIONS, resolve_precision
+from .families.options import OptionError, options_markdown, options_text
 from .files import FIXED_NAME, GRIDS_DIR, LOSSES_NAME, SNAPSHOTS_DIR, STATE_NAME, STATUS_NAME, atomic_path, atomic_write_json
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
@@ -45,6 +46,11 @@ LOG_EVERY = 10  # steps between flushes of losses.csv and status.json
 LOSS_DIGITS = 6  # significant digits of each loss in losses.csv (loss_value)
 UNPLANNED_STEPS = 10**9  # a --minutes run's provisional length, replaced once its speed is measured
 SNAPSHOTS_PER_RUN = 8  # when --snapshot-every is not given: early to final
+
+
+class TrainingSetupError(ValueError):
+    """A run that cannot start or resume as asked (a bad option, a missing run, a clash with what exists); nothing
+    has been written. The CLI prints it as one line and exits with status 1."""
 
 
 @dataclass
@@ -178,7 +184,7 @@ def _recorded_precision(requested: str, device: torch.device) -> str:
     try:
         return resolve_precision(requested, device)
     except ValueError as exc:
-        raise SystemExit(str(exc)) from None
+        raise TrainingSetupError(str(exc)) from None
 
 
 class Run:
@@ -199,12 +205,11 @@ class Run:
     @classmethod
     def create(cls, cfg: TrainConfig) -> "Run":
         if cfg.family not in FAMILIES:
-            raise SystemExit(f"unknown family '{cfg.family}'; choose from {', '.join(FAMILIES)}")
+            raise TrainingSetupError(f"unknown family '{cfg.family}'; choose from {', '.join(FAMILIES)}")
         if cfg.dataset not in DATASETS:
-            raise SystemExit(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
+            raise TrainingSetupError(f"unknown dataset '{cfg.dataset}'; choose from {', '.join(DATASETS)}")
         family = FAMILIES[cfg.family]
-        if "image_size" in cfg.arch_overrides:  # it would disagree with the size the data are loaded at
-            raise SystemExit("give the image size with --image-size, not --arch image_size")
+        _check_options(family, cfg.arch_overrides, cfg.hp_overrides)  # before anything starts or loads
         ranks = launched_ranks()
         _refuse_undistributable(family, ranks)
         device = start(ranks, pick_device(cfg.device))
@@ -212,36 +217,36 @@ class Run:
         channels = 1 if cfg.dataset in IDX_DATASETS else 3
         size = cfg.image_size or (source.card.image_size if source else None) or (
             128 if family.translator else NATIVE_SIZES.get(cfg.dataset, 64))
-        _refuse_unknown_keys(family, cfg.arch_overrides, cfg.hp_overrides, size, channels)
         hp = {**family.default_hparams(), **cfg.hp_overrides}
-        switched_on = [k for k in family.init_from_switches if hp.get(k) is True]
-        if switched_on and not source:
-            raise SystemExit(f"--hp {switched_on[0]} trains on from the generator a run starts with: give --init-from CHECKPOINT")
-        try:
-            data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed,
-                                      hp.get("scale_range"))
-        except DatasetError:
-            raise
-        except ValueError as exc:  # an hparam the data loading reads (CycleGAN's scale_range)
-            raise SystemExit(str(exc)) from None
-        num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
-        arch = {**family.default_arch(size, channels, num_classes), **(source.card.arch if source else {}), **cfg.arch_overrides}
-        arch["image_size"] = size  # an explicit --image-size beats the source's: the data were loaded at it
-        if family.translator and cfg.data_root:
-            arch["domains"] = _domain_names(Path(cfg.data_root))
         if cfg.batch_size:
             hp["batch_size"] = cfg.batch_size
         if cfg.lr:
             hp["lr"] = cfg.lr
         if cfg.labels is not None:
             hp["labels"] = cfg.labels
+        _check_options(family, {}, hp)  # the values --batch-size, --lr and --labels gave
+        switched_on = [k for k in family.init_from_switches if hp.get(k) is True]
+        if switched_on and not source:
+            raise TrainingSetupError(f"--hp {switched_on[0]} trains on from the generator a run starts with: give --init-from CHECKPOINT")
+        try:
+            data = load_training_data(family, cfg.dataset, cfg.data_root, size, cfg.max_images, cfg.labels, cfg.seed,
+                                      hp.get("scale_range"))
+        except DatasetError:
+            raise
+        except ValueError as exc:  # an hparam the data loading reads (CycleGAN's scale_range)
+            raise TrainingSetupError(str(exc)) from None
+        num_classes = int(data["labels"].max()) + 1 if data.get("labels") is not None else 0
+        arch = {**family.default_arch(size, channels, num_classes), **(source.card.arch if source else {}), **cfg.arch_overrides}
+        arch["image_size"] = size  # an explicit --image-size beats the source's: the data were loaded at it
+        if family.translator and cfg.data_root:
+            arch["domains"] = _domain_names(Path(cfg.data_root))
         hp["precision"] = _recorded_precision(hp.get("precision", cfg.precision), device)
         hp["total_steps"] = cfg.steps
         hp["snapshot_every"] = cfg.snapshot_every or max(1, cfg.steps // SNAPSHOTS_PER_RUN)
         name = broadcast(ranks, cfg.name or f"{cfg.family}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
         folder = Path(cfg.runs_dir) / name
         if (folder / STATE_NAME).exists():
-            raise SystemExit(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
+            raise TrainingSetupError(f"{folder} already holds a run; resume it with --resume {folder} or pick another --name")
         dataset_info = {"name": cfg.dataset if cfg.dataset != "image-folder" else Path(data["root"]).name, "root": data["root"]}
         if cfg.dataset in CLASS_NAMES or data.get("classes"):
             dataset_info["classes"] = data.get("classes") or CLASS_NAMES[cfg.dataset]
@@ -258,12 +263,12 @@ class Run:
         try:
             G, D = family.build_generator(arch).to(device), family.build_discriminator(arch).to(device)
         except ValueError as exc:  # an --arch value the nets cannot take (d_norm=spectal)
-            raise SystemExit(str(exc)) from None
+            raise TrainingSetupError(str(exc)) from None
         if source:
             try:
                 load_into(G, source.generator.state_dict(), f"--init-from {cfg.init_from}")
             except CheckpointError as exc:
-                raise SystemExit(str(exc)) from None
+                raise TrainingSetupError(str(exc)) from None
             card.training["init_from"] = {"path": str(cfg.init_from), "id": source.card.id,
                                           "steps_done": source.card.training.get("steps_done"),
                                           "note": "generator weights only: the discriminator and optimizers start fresh"}
@@ -271,7 +276,7 @@ class Run:
             trainer = family.make_trainer(G, D, arch, hp, data, device, cfg.seed)
             trainer.distribute(ranks)
         except ValueError as exc:
-            raise SystemExit(str(exc)) from None
+            raise TrainingSetupError(str(exc)) from None
         fixed = family.fixed_inputs(arch, cfg.seed + 12345, data)
         run = cls(folder, card, trainer, fixed, data, 0, device)
         run.ranks = ranks
@@ -292,12 +297,12 @@ class Run:
         folder = Path(folder)
         state_path = folder / STATE_NAME
         if not state_path.is_file():
-            raise SystemExit(f"{folder} has no {STATE_NAME}: nothing to resume")
+            raise TrainingSetupError(f"{folder} has no {STATE_NAME}: nothing to resume")
         card = read_card(folder)
         if family_name and family_name != card.family:
-            raise SystemExit(f"{folder} holds a {card.family} run, not {family_name}")
+            raise TrainingSetupError(f"{folder} holds a {card.family} run, not {family_name}")
         family = get_family(card.family)
-        _refuse_unknown_keys(family, {}, hp_overrides or {}, card.image_size, card.channels)
+        _check_options(family, {}, hp_overrides or {})
         hp = card.training["hparams"]
         ranks = launched_ranks()
         _refuse_undistributable(family, ranks)
@@ -314,14 +319,14 @@ class Run:
         try:
             trainer = family.make_trainer(G, D, card.arch, hp, data, dev, card.training["seed"])
         except ValueError as exc:  # an hparam given with --hp
-            raise SystemExit(str(exc)) from None
+            raise TrainingSetupError(str(exc)) from None
         state = torch.load(state_path, map_location=dev, weights_only=True)
         trainer.load_state_dict(state["trainer"])
         torch.set_rng_state(state["torch_rng"])
         try:  # after the state is loaded: every rank holds it, and the nets' wrappers see the loaded weights
             trainer.distribute(ranks)
         except ValueError as exc:
-            raise SystemExit(str(exc)) from None
+            raise TrainingSetupError(str(exc)) from None
         step = trainer.steps_done = int(state["step"])
         fixed = load_file(str(folder / FIXED_NAME))
         # Anything logged or snapshotted after the state we resume from is replayed, so drop it.
@@ -489,7 +494,7 @@ class Run:
 
 def _refuse_undistributable(family, ranks: Ranks) -> None:
     if ranks.active and not family.distributable:
-        raise SystemExit(f"{family.name} does not train under torchrun yet (one process only): its training step reaches "
+        raise TrainingSetupError(f"{family.name} does not train under torchrun yet (one process only): its training step reaches "
                          "into its networks beyond forward(), which DistributedDataParallel does not forward")
 
 
@@ -498,9 +503,9 @@ def _init_source(cfg: TrainConfig):
     try:
         source = load_model(cfg.init_from, device="cpu", companions=False)
     except ValueError as exc:  # CheckpointError, CardError
-        raise SystemExit(f"--init-from: {exc}") from None
+        raise TrainingSetupError(f"--init-from: {exc}") from None
     if source.card.family != cfg.family:
-        raise SystemExit(f"--init-from {cfg.init_from} holds a {source.card.family} generator, not {cfg.family}")
+        raise TrainingSetupError(f"--init-from {cfg.init_from} holds a {source.card.family} generator, not {cfg.family}")
     return source
 
 
@@ -518,21 +523,39 @@ def _domain_names(root: Path) -> dict:
     return {"a": "A", "b": "B"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ganmodels.train", description="Train a GAN into runs/<name>.")
-    p.add_argument("family", nargs="?", choices=sorted(FAMILIES), help="model family")
-    p.add_argument("--dataset", default="mnist", choices=DATASETS)
+def families_text() -> str:
+    """The families as `train --help` lists them."""
+    lines = ["families:"] + [f"  {name:<9} {family.summary}" for name, family in FAMILIES.items()]
+    lines.append("\n`python -m ganmodels.train FAMILY --help` lists a family's --arch and --hp options with their "
+                 "defaults and ranges (all of them: docs/training.md).")
+    return "\n".join(lines)
+
+
+def family_options_text(name: str) -> str:
+    """A family's options as `train FAMILY --help` prints them, from its declarations."""
+    family = get_family(name)
+    return f"{family.title} ({name}): {family.summary}\n\n" + options_text(family.arch_declarations(),
+                                                                            family.hparam_declarations())
+
+
+def build_parser(family: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with a family named, its --help ends with that family's options."""
+    p = argparse.ArgumentParser(prog="python -m ganmodels.train", description="Train a GAN into runs/<name>.",
+                                epilog=family_options_text(family) if family in FAMILIES else families_text(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("family", nargs="?", choices=list(FAMILIES), help="model family (see below)")
+    p.add_argument("--dataset", default="mnist", choices=DATASETS, help="training data (image-folder: --data-root DIR)")
     p.add_argument("--data-root", help="IDX folder (mnist/fashion-mnist) or image folder (trainA/trainB for CycleGAN)")
     p.add_argument("--steps", type=int, help="total generator steps (default 2000; with --resume: extend the run to this many)")
     p.add_argument("--minutes", type=float, help="train for about this long: the step count is planned from the measured "
                    "speed (--steps, if given, caps it); snapshots default to 8, spread over the planned run")
     p.add_argument("--name", help="run folder name under --runs-dir")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--runs-dir", default="runs", help="folder of run folders")
+    p.add_argument("--image-size", type=int, help="image side in pixels (default: the dataset's; 128 for CycleGAN)")
+    p.add_argument("--batch-size", type=int, help="sets --hp batch_size")
+    p.add_argument("--lr", type=float, help="sets --hp lr")
     p.add_argument("--snapshot-every", type=int, help="steps between grids/checkpoints (default: steps/8)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and noise")
     p.add_argument("--device", help="cuda, mps or cpu (default: best available, or $GANSTUDIO_DEVICE)")
     p.add_argument("--labels", type=int, help="SGAN: number of labelled images (default 100)")
     p.add_argument("--max-images", type=int, help="use only the first N training images")
@@ -549,7 +572,39 @@ def build_parser() -> argparse.ArgumentParser:
                    "trained at --image-size if given: a translator fine-tuned at a larger size; the discriminator starts fresh)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: $GANSTUDIO_THREADS, else one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--options-markdown", action="store_true", help="print docs/training.md (every family's options) and exit")
     return p
+
+
+def training_doc() -> str:
+    """docs/training.md: the command-line flags and every family's options, generated from the parser and the
+    families' declarations so the reference cannot drift from the code (tests/test_train_cli.py compares them)."""
+    parser = build_parser()
+    out = ["# Training options", "",
+           "<!-- Generated by `python -m ganmodels.train --options-markdown > docs/training.md`; edit the family "
+           "declarations (ganmodels/families/), not this file. -->", "",
+           "Train any family into a resumable run folder under `runs/`, then publish it into `checkpoints/`:", "",
+           "```bash",
+           "python -m ganmodels.train dcgan --dataset mnist --steps 3000 --hp ema=0.999 --arch extra_layers=2",
+           "python -m ganmodels.train --resume runs/dcgan-mnist-... --steps 6000 --hp decay_start=0.5",
+           "python -m ganmodels.train dcgan --help   # this family's options, as below",
+           "```", "",
+           "`--arch KEY=VALUE` and `--hp KEY=VALUE` take JSON values (`--hp 'scale_range=[128,288]'`, "
+           "`--arch d_type='\"cnn\"'` or plain `--arch d_type=cnn`). A key the family does not declare, or a value "
+           "outside the range below, is refused before anything loads. With `--resume`, `--hp` changes take effect "
+           "from the resumed step on.", "",
+           "## Command-line flags", "", "| flag | default | what it does |", "|---|---|---|"]
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "options_markdown"):
+            continue
+        default = "" if action.default is None or action.default is False or action.default == [] else f"`{action.default}`"
+        out.append(f"| `{', '.join(action.option_strings)}` | {default} | {(action.help or '').replace('|', '/')} |")
+    out += ["", "## Families", ""]
+    out += [f"- [`{name}`](#{name.replace('_', '')}): {family.summary}" for name, family in FAMILIES.items()]
+    for name, family in FAMILIES.items():
+        out += ["", f"## {name}", "", f"{family.title}: {family.summary}", "",
+                options_markdown(family.arch_declarations(), family.hparam_declarations()).rstrip()]
+    return "\n".join(out) + "\n"
 
 
 # What a resumed run keeps from its start: its data, nets, seed and folder. Given with --resume, these are refused,
@@ -560,10 +615,11 @@ FIXED_ON_RESUME = {"dataset": "--dataset", "data_root": "--data-root", "image_si
 
 
 def _resume_overrides(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
-    """The options a resume can change, as hyper-parameter overrides (like --hp); SystemExit for those it cannot."""
+    """The options a resume can change, as hyper-parameter overrides (like --hp); TrainingSetupError for those it
+    cannot."""
     fixed = [flag for dest, flag in FIXED_ON_RESUME.items() if getattr(args, dest) != parser.get_default(dest)]
     if fixed:
-        raise SystemExit(f"{', '.join(fixed)} cannot change when resuming: the run keeps the data, networks, seed and "
+        raise TrainingSetupError(f"{', '.join(fixed)} cannot change when resuming: the run keeps the data, networks, seed and "
                          "folder it started with (start a new run, or --init-from its folder, to change them)")
     out = {}
     if args.snapshot_every:
@@ -575,13 +631,13 @@ def _resume_overrides(args: argparse.Namespace, parser: argparse.ArgumentParser)
     return out
 
 
-def _refuse_unknown_keys(family, arch: dict, hp: dict, image_size: int, channels: int) -> None:
-    """SystemExit for an --arch/--hp key the family never reads: a misspelt key would silently train the defaults."""
-    known_arch, known_hp = family.known_keys(image_size, channels)
-    unknown = [f"--arch {k}" for k in arch if k not in known_arch] + [f"--hp {k}" for k in hp if k not in known_hp]
-    if unknown:
-        raise SystemExit(f"{family.name} has no option {', '.join(unknown)} (its --arch keys: {', '.join(sorted(known_arch))}; "
-                         f"its --hp keys: {', '.join(sorted(known_hp))})")
+def _check_options(family, arch: dict, hp: dict) -> None:
+    """TrainingSetupError for an --arch/--hp key the family does not declare (a misspelt key would silently train the
+    defaults) or a value outside its declared range, before any data loads."""
+    try:
+        family.check_options(arch, hp)
+    except OptionError as exc:
+        raise TrainingSetupError(str(exc)) from None
 
 
 def _parse_overrides(pairs: list[str]) -> dict:
@@ -589,7 +645,7 @@ def _parse_overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"override '{pair}' must look like KEY=VALUE")
+            raise TrainingSetupError(f"override '{pair}' must look like KEY=VALUE")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -598,8 +654,21 @@ def _parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The console entry point (ganstudio-train, python -m ganmodels.train): a run that cannot start is one line on
+    stderr and exit status 1 (2 for a dataset that cannot be read), never a traceback."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(next((a for a in arguments if a in FAMILIES), None))
+    args = parser.parse_args(arguments)
+    if args.options_markdown:
+        print(training_doc(), end="")
+        return 0
+    try:
+        return _train(args, parser, argv)
+    except TrainingSetupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     try:
         set_cpu_threads(args.threads)
     except ValueError as exc:
@@ -624,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
             run.card.training.setdefault("resumed_by", []).append({"from_step": run.step, "command": command})
         else:
             if not args.family:
-                raise SystemExit("name a family (or --resume RUN_DIR)")
+                raise TrainingSetupError("name a family (or --resume RUN_DIR)")
             cfg = TrainConfig(
                 family=args.family, dataset=args.dataset, data_root=args.data_root, steps=steps or 2000, name=args.name,
                 runs_dir=args.runs_dir, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,

@@ -11,6 +11,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..distributed import SINGLE, Ranks, cross_rank_batchnorm, local_rows, unwrapped, wrap
 from ..latent import one_hot, sample_latents
+from .options import Option, check_options
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -123,6 +124,7 @@ class GANTrainer:
     ranks: Ranks = SINGLE  # distribute() sets it under torchrun
 
     def __init__(self, family, G: nn.Module, D: nn.Module, arch: dict, hp: dict, data: dict, device: torch.device, seed: int):
+        family.check_hparam_values(hp)  # a bad value is refused before any training, with its declared range
         self.family, self.G, self.D, self.arch, self.hp, self.device = family, G, D, arch, hp, device
         self.take_data(data, seed)
         self.noise = torch.Generator(device="cpu").manual_seed(seed + 1)
@@ -135,8 +137,6 @@ class GANTrainer:
         self.optimizers = {"G": self.opt_g, "D": self.opt_d}
         self.G_ema = averaged_generator(G, hp.get("ema"))
         self.steps_done = 0  # Run.resume sets it: the schedules below read it
-        for key in ("decay_start", "noise_decay_start"):
-            linear_decay(0, 1, hp.get(key))  # a bad start is refused before any training
 
     def schedule(self) -> None:
         """Set this step's learning rates: hp `decay_start` (a fraction of the run) decays both linearly to zero
@@ -277,16 +277,6 @@ class StandardGANTrainer(GANTrainer):
     conditional = False
     last_r1 = 0.0  # the R1 penalty as last measured, logged on the steps that skip it
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        r1, every = self.hp.get("r1", 0.0), self.hp.get("r1_every", 1)
-        if isinstance(r1, bool) or not isinstance(r1, (int, float)) or r1 < 0:
-            raise ValueError(f"r1 is the penalty's weight, a number >= 0 (e.g. 0.1), not {r1}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"r1_every is a whole number of steps >= 1 (e.g. 4), not {every}")
-        real_label = self.hp.get("real_label", 1.0)
-        if isinstance(real_label, bool) or not isinstance(real_label, (int, float)) or not 0.5 < real_label <= 1.0:
-            raise ValueError(f"real_label is D's target for real images, above 0.5 and at most 1 (e.g. 0.9), not {real_label}")
 
     def step(self) -> dict[str, float]:
         real, y = self.real_batch()
@@ -330,19 +320,97 @@ def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Te
     return grads.float().pow(2).flatten(1).sum(1).mean()
 
 
-# What GANTrainer and the train CLI read for every family (learning-rate and noise schedules, the moving average,
-# precision, run length; --labels for the semi-supervised family's labelled subset).
-TRAINER_HPARAMS = ("beta2", "lr_d", "ema", "decay_start", "noise_decay_start", "instance_noise", "precision",
-                   "total_steps", "snapshot_every", "labels")
+# --- declared options (ganmodels/families/options.py) ---------------------------------------------------------
+# Keys every family's nets share; a family lists the ones it has in `arch_options`.
+IMAGE_SIZE = Option("image_size", int, lambda size, channels, classes: size, "side of the square images, in pixels",
+                    low=1, set_by="--image-size", fixed=True, default_text="the dataset's (28 MNIST, 32 CIFAR-10, 128 photos)")
+CHANNELS = Option("channels", int, lambda size, channels, classes: channels, "colour channels of the images", low=1,
+                  set_by="--dataset", default_text="1 for MNIST/Fashion-MNIST, else 3")
+NUM_CLASSES = Option("num_classes", int, lambda size, channels, classes: classes, "classes in the training data", low=1,
+                     set_by="--dataset", default_text="the dataset's classes")
+Z_DIM = Option("z_dim", int, 100, "length of the noise vector G draws from", low=1)
+NGF = Option("ngf", int, 64, "G's feature maps at its last layer (doubling towards its first)", low=1)
+NDF = Option("ndf", int, 64, "D's feature maps at its first layer (doubling towards its last)", low=1)
+
+# What every family's trainer reads (GANTrainer and the train CLI): the optimizer, the learning-rate and noise
+# schedules, the moving average, precision and run length, and --labels for the semi-supervised family.
+SHARED_HPARAMS = (
+    Option("lr", float, 2e-4, "Adam learning rate of G (and of D unless lr_d is set); --lr sets it too", low=0, low_open=True),
+    Option("beta1", float, 0.5, "Adam's first-moment decay", low=0, high=1, high_open=True),
+    Option("beta2", float, 0.999, "Adam's second-moment decay", low=0, high=1, high_open=True),
+    Option("batch_size", int, 64, "images per step (the global batch under torchrun); --batch-size sets it too", low=1),
+    Option("lr_d", float, None, "D's own learning rate (two time-scale update rule); unset: lr", low=0, low_open=True,
+           recorded=False, default_text="lr"),
+    Option("ema", float, None, "decay of an exponential moving average of G's weights, which snapshots and the finished "
+           "model hold (e.g. 0.999); 0 or unset: none", low=0, high=1, low_open=True, high_open=True, also_allowed=(0,),
+           recorded=False),
+    Option("decay_start", float, None, "fraction of the run after which both learning rates fall linearly to 0 at its "
+           "end (e.g. 0.6); unset: constant rates", low=0, high=1, recorded=False),
+    Option("instance_noise", float, None, "std of Gaussian noise added to every image D sees, so real and fake overlap "
+           "early in training (e.g. 0.3); unset: 0", low=0, recorded=False, default_text="0"),
+    Option("noise_decay_start", float, None, "fraction of the run after which instance_noise falls linearly to 0; "
+           "unset: constant noise", low=0, high=1, recorded=False),
+    Option("precision", str, "auto", "bf16 runs convolutions and matmuls in bfloat16 (about 2x on CPUs with "
+           "AMX/AVX512-BF16); auto picks bf16 where the hardware has it; --precision sets it too",
+           choices=PRECISIONS, recorded=False, set_by="--precision"),
+    Option("total_steps", int, None, "the run's length in generator steps; the schedules read it", low=1, recorded=False,
+           set_by="--steps", default_text="--steps (2000)"),
+    Option("snapshot_every", int, None, "steps between snapshots (grid, generator, state)", low=1, recorded=False,
+           set_by="--snapshot-every", default_text="steps / 8"),
+    Option("labels", int, None, "labelled training images (read by the semi-supervised GAN only)", low=1, recorded=False, set_by="--labels"),
+)
 # Read by the standard trainer only (families whose trainer is StandardGANTrainer or a subclass of it).
-STANDARD_TRAINER_HPARAMS = ("r1", "r1_every", "real_label")
+STANDARD_TRAINER_HPARAMS = (
+    Option("r1", float, None, "weight of the R1 penalty on D's gradient at real images (Mescheder et al. 2018, e.g. 0.1); "
+           "unset: none", low=0, recorded=False, default_text="0"),
+    Option("r1_every", int, 1, "apply the R1 penalty every this many steps, weighted that many times (lazy "
+           "regularisation)", low=1, recorded=False),
+    Option("real_label", float, 1.0, "D's target for real images; below 1 is one-sided label smoothing (e.g. 0.9)",
+           low=0.5, high=1, low_open=True, recorded=False),
+)
+
+
+def shared_hparam(key: str, **changes) -> Option:
+    """A shared hparam as one family declares it, e.g. with its own default (`default=...`), or recorded in every
+    new card (`recorded=True`)."""
+    option = next((o for o in SHARED_HPARAMS if o.key == key), None)
+    if option is None:
+        raise KeyError(f"no shared hparam {key}")
+    return option.but(**changes)
+
+
+def with_defaults(options: tuple[Option, ...], **defaults) -> tuple[Option, ...]:
+    """`options` with some defaults changed (a family that inherits another's keys but not all its defaults)."""
+    unknown = set(defaults) - {o.key for o in options}
+    if unknown:
+        raise KeyError(f"no option {', '.join(sorted(unknown))} to change")
+    return tuple(o.but(default=defaults[o.key]) if o.key in defaults else o for o in options)
 
 
 class Family:
-    """A model family: its networks, their defaults, how to sample them and how to train them.
+    """A model family: its networks, their options, how to sample them and how to train them.
 
-    Subclasses set the class attributes and the builders; the registry maps a card's
-    `family` string to one instance.
+    The registry (ganmodels/registry.py) maps a card's `family` string to one instance. Nothing outside
+    ganmodels/families/ branches on a family's name: it reads these attributes instead.
+
+    A subclass must provide:
+      name, title, summary      the card's `family` string, a display name, one sentence for cards and --help
+      arch_options              every arch key its nets read (families.options.Option: type, default, range, help);
+                                the recorded ones make default_arch(), the rest are read with arch.get(key, default)
+      build_generator(arch)     G as an nn.Module taking (latent, labels=None)
+      build_discriminator(arch) D as an nn.Module
+    and may set or override:
+      hparam_options            its own hparams, and shared ones with its own defaults (`.but(default=...)`):
+                                merged over SHARED_HPARAMS (+ STANDARD_TRAINER_HPARAMS for the standard trainer)
+      trainer_cls               a GANTrainer subclass whose step() is one G+D update (default: Goodfellow's minimax)
+      conditional, translator, needs_labels, data_splits, discriminator_classifies, distributable,
+      channels_last_on_cpu, init_from_switches   see their comments below
+      latent_size, latent_codes, latent_layout, seeded_latents, evaluation_inputs   what its latent holds
+      fixed_inputs, render_fixed   the progress grid
+      complete_training_data, snapshot_metrics, companions   data, figures and nets beyond G and D
+    The base class gives the rest: default_arch()/default_hparams() and the checks of --arch/--hp values from the
+    declarations, Adam optimizers, the moving average, learning-rate and noise schedules, bf16 autocast,
+    torchrun, resumable state, and the training CLI's options, --help and docs/training.md.
     """
 
     name = ""
@@ -360,27 +428,49 @@ class Family:
     # oneDNN's NHWC convolutions train the DCGAN-style nets 1.08-1.13x faster (bench/train_throughput.py)
     channels_last_on_cpu = True
     trainer_cls: type[GANTrainer] = StandardGANTrainer
-    # Keys a run may set beyond default_arch() and default_hparams(), which the nets and trainer read with .get():
-    # any other --arch/--hp key is a typo that would silently train the defaults, so training refuses it.
-    optional_arch: tuple[str, ...] = ()
-    optional_hparams: tuple[str, ...] = ()
+    # The declared options (see the class docstring): any other --arch/--hp key is a typo that would silently train
+    # the defaults, so training refuses it, and a value outside its declared range is refused before any training.
+    arch_options: tuple[Option, ...] = ()
+    hparam_options: tuple[Option, ...] = ()
     # Switches (--hp KEY=true) that train on from the generator a run starts with, so need --init-from.
     init_from_switches: tuple[str, ...] = ()
     # Whether its trainer runs under torchrun: its steps call G and D only through forward() (DistributedDataParallel
     # forwards nothing else, such as a D's sub-module or a ModuleDict's entries).
     distributable = True
 
-    def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
-        raise NotImplementedError
+    def arch_declarations(self) -> dict[str, Option]:
+        """Every arch key, by name, in the order cards record them."""
+        return {o.key: o for o in self.arch_options}
 
-    def known_keys(self, image_size: int, channels: int) -> tuple[set[str], set[str]]:
-        """(architecture keys, hyper-parameter keys) that this family's nets and trainer read."""
-        standard = STANDARD_TRAINER_HPARAMS if issubclass(self.trainer_cls, StandardGANTrainer) else ()
-        return (set(self.default_arch(image_size, channels, 0)) | set(self.optional_arch),
-                set(self.default_hparams()) | set(TRAINER_HPARAMS) | set(standard) | set(self.optional_hparams))
+    def hparam_declarations(self) -> dict[str, Option]:
+        """Every hparam key: the shared ones (with this family's defaults where it declares its own), then its own."""
+        shared = SHARED_HPARAMS + (STANDARD_TRAINER_HPARAMS if issubclass(self.trainer_cls, StandardGANTrainer) else ())
+        own = {o.key: o for o in self.hparam_options}
+        declared = {o.key: own.pop(o.key, o) for o in shared}
+        return declared | own
+
+    def default_arch(self, image_size: int, channels: int, num_classes: int) -> dict:
+        return {o.key: o.default_for(image_size, channels, num_classes) for o in self.arch_options if o.recorded}
 
     def default_hparams(self) -> dict:
-        return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64}
+        return {k: o.default_for(0, 0, 0) for k, o in self.hparam_declarations().items() if o.recorded}
+
+    def known_keys(self, image_size: int = 0, channels: int = 0) -> tuple[set[str], set[str]]:
+        """(architecture keys, hyper-parameter keys) that this family's nets and trainer read."""
+        return set(self.arch_declarations()), set(self.hparam_declarations())
+
+    def check_options(self, arch: dict, hp: dict) -> None:
+        """OptionError (a ValueError) for an --arch/--hp key this family does not read, one the run derives from a
+        flag of its own (--image-size), or a value outside its declared range."""
+        check_options(self.name, self.arch_declarations(), self.hparam_declarations(), arch, hp)
+
+    def check_hparam_values(self, hp: dict) -> None:
+        """OptionError for a declared hparam whose value is outside its range (keys it does not declare pass: a
+        card may carry keys an older version read)."""
+        declared = self.hparam_declarations()
+        for key, value in hp.items():
+            if key in declared:
+                declared[key].check(value, "--hp")
 
     def build_generator(self, arch: dict) -> nn.Module:
         raise NotImplementedError

@@ -1,7 +1,7 @@
 """Conditional GAN (Mirza & Osindero 2014) on DCGAN nets: the label is an input of both G and D."""
 from __future__ import annotations
 
-from .base import Family, StandardGANTrainer
+from .base import CHANNELS, IMAGE_SIZE, NDF, NGF, NUM_CLASSES, Z_DIM, Family, StandardGANTrainer
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -16,9 +16,7 @@ class CGANFamily(Family):
     conditional = True
     needs_labels = True
     trainer_cls = ConditionalTrainer
-
-    def default_arch(self, image_size, channels, num_classes):
-        return {"z_dim": 100, "ngf": 64, "ndf": 64, "num_classes": num_classes, "image_size": image_size, "channels": channels}
+    arch_options = (Z_DIM, NGF, NDF, NUM_CLASSES, IMAGE_SIZE, CHANNELS)
 
     def build_generator(self, arch):
         return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"], arch["num_classes"])

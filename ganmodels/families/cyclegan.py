@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..images import fitted_size
-from .base import BatchSource, Family, GANTrainer, frozen, to_float_images
+from .base import CHANNELS, IMAGE_SIZE, NDF, NGF, BatchSource, Family, GANTrainer, frozen, shared_hparam, to_float_images
+from .options import Option
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -154,12 +155,8 @@ def load_size(image_size: int, scale_range: list[int] | None = None) -> int:
 
 class CycleGANTrainer(GANTrainer):
     def __init__(self, family, G, D, arch, hp, data, device, seed):
-        warmup = hp.get("d_warmup_steps", 0)
-        if type(warmup) is not int or warmup < 0:  # refused before any training, not at the first step
-            raise ValueError(f"d_warmup_steps must be a whole number of steps, 0 or more, not {warmup!r}")
+        family.check_hparam_values(hp)  # before the checks across keys below
         distill = hp.get("scale_distill", False)
-        if type(distill) is not bool:
-            raise ValueError(f"scale_distill is true or false, not {distill!r}")
         if distill and not hp.get("scale_range"):
             raise ValueError("scale_distill needs --hp scale_range=[MIN,MAX]: the photo sides it teaches the generators")
         super().__init__(family, G, D, arch, hp, data, device, seed)
@@ -281,19 +278,34 @@ class CycleGANFamily(Family):
     distributable = False  # its steps index the generator and discriminator ModuleDicts by direction, which DistributedDataParallel does not forward
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."
-    optional_hparams = ("scale_range", "d_warmup_steps", "scale_distill")
     init_from_switches = ("scale_distill",)
     translator = True
     trainer_cls = CycleGANTrainer
     channels_last_on_cpu = False  # measured for the DCGAN-style nets only; CycleGAN trains contiguous as before
 
-    def default_arch(self, image_size, channels, num_classes):
-        return {"ngf": 64, "ndf": 64, "n_blocks": 9 if image_size >= 256 else 6, "image_size": image_size,
-                "channels": channels, "directions": list(DIRECTIONS), "domains": {"a": "A", "b": "B"}}
-
-    def default_hparams(self):
-        return {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 1, "cycle_weight": 10.0,
-                "identity_weight": 0.5, "pool_size": 50, "decay_start": 0.5}
+    arch_options = (
+        NGF, NDF,
+        Option("n_blocks", int, lambda size, channels, classes: 9 if size >= 256 else 6, "ResNet blocks in each generator",
+               low=1, default_text="9 at 256 px and up, else 6"),
+        IMAGE_SIZE.but(default_text="128"), CHANNELS,
+        Option("directions", list, list(DIRECTIONS), "the generators a checkpoint holds", items=str),
+        Option("domains", dict, {"a": "A", "b": "B"}, "names of the two photo sets", set_by="--data-root",
+               default_text="from the folder's name: horse2zebra gives horse and zebra"),
+    )
+    hparam_options = (
+        shared_hparam("batch_size", default=1),
+        shared_hparam("decay_start", default=0.5, recorded=True),
+        Option("cycle_weight", float, 10.0, "weight of the cycle-consistency loss (A -> B -> A gives A back)", low=0),
+        Option("identity_weight", float, 0.5, "weight of the identity loss, as a fraction of cycle_weight", low=0),
+        Option("pool_size", int, 50, "past fakes in each discriminator's history buffer", low=0),
+        Option("scale_range", list, None, "[MIN, MAX] photo sides: each step resizes the photos to a random side within "
+               "it (MAX at least the image size), so one model translates photos at several scales", items=int, length=2,
+               low=1, recorded=False),
+        Option("d_warmup_steps", int, 0, "first steps train the fresh discriminators only (a run with --init-from)",
+               low=0, recorded=False),
+        Option("scale_distill", bool, False, "learn every side in scale_range from the generators the run starts with "
+               "(needs --init-from and scale_range)", recorded=False),
+    )
 
     def latent_size(self, arch):
         return 0

@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Family, conditioning, init_dcgan_weights
+from .base import CHANNELS, IMAGE_SIZE, NDF, NGF, Z_DIM, Family, conditioning, init_dcgan_weights
+from .options import Option
 
 SUPPORTED_SIZES = (28, 32, 64)
 
@@ -131,19 +132,24 @@ class DCGANFamily(Family):
     name = "dcgan"
     title = "DCGAN"
     summary = "Deep convolutional GAN (Radford et al. 2015)."
-    discriminator_norm = "batch"
-    # d_norm 'spectral' (SN-DCGAN, Miyato et al. 2018) swaps D's BatchNorm for spectral normalisation
-    optional_arch = ("extra_layers", "full_res_layers", "d_norm")
-
-    def default_arch(self, image_size, channels, num_classes):
-        return {"z_dim": 100, "ngf": 64, "ndf": 64, "image_size": image_size, "channels": channels}
+    arch_options = (
+        Z_DIM, NGF, NDF, IMAGE_SIZE, CHANNELS,
+        Option("extra_layers", int, 0, "stride-1 3x3 conv blocks added to G before its output layer and to D after its "
+               "first (the WGAN authors' DCGAN option)", low=0, recorded=False),
+        Option("full_res_layers", int, 0, "G draws its last upsampling into feature maps, then this many 3x3 conv blocks "
+               "at full size make the pixels (fine texture from convs that see their neighbours)", low=0, recorded=False),
+        # 'spectral' (SN-DCGAN, Miyato et al. 2018) swaps D's BatchNorm for spectral normalisation
+        Option("d_norm", str, "batch", "D's normalisation: spectral is SN-DCGAN (Miyato et al. 2018)", choices=NORMS,
+               recorded=False),
+    )
 
     def build_generator(self, arch):
         return DCGANGenerator(arch["z_dim"], arch["channels"], arch["image_size"], arch["ngf"],
                               extra_layers=arch.get("extra_layers", 0), full_res_layers=arch.get("full_res_layers", 0))
 
     def build_discriminator(self, arch):
-        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"], norm=arch.get("d_norm", self.discriminator_norm),
+        return DCGANDiscriminator(arch["channels"], arch["image_size"], arch["ndf"],
+                                  norm=arch.get("d_norm", self.arch_declarations()["d_norm"].default),
                                   extra_layers=arch.get("extra_layers", 0))
 
 

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..latent import infogan_latent, random_infogan_codes, sample_latents, seeded_generator, truncated_normal
-from .base import Family, GANTrainer, bce, frozen, init_dcgan_weights
+from .base import CHANNELS, IMAGE_SIZE, NDF, NGF, Z_DIM, Family, GANTrainer, bce, frozen, init_dcgan_weights, shared_hparam
 from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .options import Option
 
 
 class InfoGANGenerator(DCGANGenerator):
@@ -153,20 +154,33 @@ class InfoGANFamily(Family):
     distributable = False  # its steps freeze and call the discriminator's body, which DistributedDataParallel does not forward
     title = "InfoGAN"
     summary = "Unsupervised codes that learn meaningful factors: digit class, slant, width."
-    optional_arch = ("continuous_std", "d_hidden")
-    optional_hparams = ("info_trains_d",)
     trainer_cls = InfoGANTrainer
-
-    def default_arch(self, image_size, channels, num_classes):
-        return {
-            "z_dim": 62, "num_categories": 10, "num_continuous": 2, "ngf": 64, "ndf": 64, "noise_std": 0.3,
-            "lambda_cat": 2.0, "lambda_cont": 0.1, "image_size": image_size, "channels": channels,
-            "code_names": {"categorical": "category", "continuous": ["c1", "c2"]},
-        }
-
-    def default_hparams(self):
-        return {"lr": 1e-3, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64, "instance_noise": 0.3,
-                "category_jitter": 1.0}
+    arch_options = (
+        Z_DIM.but(default=62),
+        Option("num_categories", int, 10, "values of the categorical code (one-hot in G's input)", low=1),
+        Option("num_continuous", int, 2, "continuous codes, each drawn from U(-1, 1)", low=1),
+        NGF, NDF,
+        Option("noise_std", float, 0.3, "scale of the noise in G's first layer: small leaves the category the code that "
+               "picks the digit", low=0, low_open=True),
+        Option("lambda_cat", float, 2.0, "weight of the categorical code's information loss", low=0),
+        Option("lambda_cont", float, 0.1, "weight of the continuous codes' information loss", low=0),
+        IMAGE_SIZE, CHANNELS,
+        Option("code_names", dict, {"categorical": "category", "continuous": ["c1", "c2"]},
+               "names the app shows for the codes"),
+        Option("continuous_std", float, 1.0, "scale of the continuous codes in G's first layer", low=0, low_open=True,
+               recorded=False),
+        Option("d_hidden", int, 0, "width of a fully connected layer D's two heads share (the paper's 1024); 0: none",
+               low=0, recorded=False),
+    )
+    hparam_options = (
+        shared_hparam("lr", default=1e-3),
+        shared_hparam("lr_d", default=2e-4, recorded=True, default_text=None),
+        shared_hparam("instance_noise", default=0.3, recorded=True, default_text=None),
+        Option("category_jitter", float, 1.0, "strength of the random rotation, scale and shift of the fakes the "
+               "category is read from, so shape, not slant or position, carries it; 0: none", low=0),
+        Option("info_trains_d", bool, False, "D's body also maximises the information bound (the paper's code)",
+               recorded=False),
+    )
 
     def latent_size(self, arch):
         return arch["z_dim"] + arch["num_categories"] + arch["num_continuous"]

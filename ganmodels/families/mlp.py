@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Family
+from .base import CHANNELS, IMAGE_SIZE, Z_DIM, Family
+from .options import Option
 
 
 class MLPGenerator(nn.Module):
@@ -42,9 +43,12 @@ class MLPFamily(Family):
     name = "mlp"
     title = "MLP GAN"
     summary = "The original fully connected GAN (Goodfellow et al. 2014)."
-
-    def default_arch(self, image_size, channels, num_classes):
-        return {"z_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512, 256], "image_size": image_size, "channels": channels}
+    arch_options = (
+        Z_DIM,
+        Option("g_hidden", list, [256, 512, 1024], "widths of G's hidden layers", items=int, low=1),
+        Option("d_hidden", list, [512, 256], "widths of D's hidden layers", items=int, low=1),
+        IMAGE_SIZE, CHANNELS,
+    )
 
     def build_generator(self, arch):
         return MLPGenerator(arch["z_dim"], arch["channels"], arch["image_size"], tuple(arch["g_hidden"]))

@@ -12,7 +12,9 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..data import subset_per_class
-from .base import BatchSource, Family, GANTrainer, frozen, to_float_images
+from .base import (CHANNELS, IMAGE_SIZE, NUM_CLASSES, Z_DIM, BatchSource, Family, GANTrainer, frozen, shared_hparam,
+                   to_float_images)
+from .options import Option
 
 
 class GaussianNoise(nn.Module):
@@ -163,20 +165,30 @@ class SGANFamily(Family):
     distributable = False  # its steps call the discriminator's features_and_logits, which DistributedDataParallel does not forward
     title = "Semi-supervised GAN"
     summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
-    optional_arch = ("d_type", "d_width")
-    optional_hparams = ("baseline_steps",)
     trainer_cls = SGANTrainer
     channels_last_on_cpu = False  # measured 0.95x with the conv discriminator: MLP G, weight-normed convs
     needs_labels = True
     data_splits = ("train", "test")
     discriminator_classifies = True
 
-    def default_arch(self, image_size, channels, num_classes):
-        return {"z_dim": 100, "g_hidden": 500, "d_hidden": [1000, 500, 250, 250, 250], "num_classes": num_classes,
-                "image_size": image_size, "channels": channels}
-
-    def default_hparams(self):
-        return {"lr": 2e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 100, "unsup_weight": 1.0, "labels": 100}
+    arch_options = (
+        Z_DIM,
+        Option("g_hidden", int, 500, "width of G's two hidden layers", low=1),
+        Option("d_hidden", list, [1000, 500, 250, 250, 250], "widths of the MLP discriminator's hidden layers", items=int,
+               low=1),
+        NUM_CLASSES, IMAGE_SIZE, CHANNELS,
+        Option("d_type", str, "mlp", "the discriminator: mlp is the paper's, cnn a small strided-conv net that learns "
+               "faster from 100 labels", choices=("mlp", "cnn"), recorded=False),
+        Option("d_width", int, 64, "the cnn discriminator's first feature maps", low=1, recorded=False),
+    )
+    hparam_options = (
+        shared_hparam("lr", default=2e-3),
+        shared_hparam("batch_size", default=100),
+        shared_hparam("labels", default=100, recorded=True),
+        Option("unsup_weight", float, 1.0, "weight of the unsupervised (real/fake) loss beside the supervised one", low=0),
+        Option("baseline_steps", int, 2000, "training steps of the plain classifier the model is measured against", low=0,
+               recorded=False),
+    )
 
     def complete_training_data(self, data, load_split, labels, seed):
         """`labels` images (100 by default), as many of each class, are the labelled subset; the test split

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import GANTrainer, frozen
+from .base import GANTrainer, frozen, shared_hparam, with_defaults
 from .dcgan import DCGANFamily
+from .options import Option
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -45,10 +46,13 @@ class WGANGPFamily(DCGANFamily):
     title = "WGAN-GP"
     summary = "Wasserstein GAN with gradient penalty: a critic scores realism instead of classifying."
     trainer_cls = WGANGPTrainer
-    discriminator_norm = "layer"  # a critic with a gradient penalty must not normalise across the batch
-
-    def default_hparams(self):
-        return {"lr": 1e-4, "beta1": 0.0, "beta2": 0.9, "batch_size": 64, "n_critic": 5, "gp_weight": 10.0}
+    # a critic with a gradient penalty must not normalise across the batch
+    arch_options = with_defaults(DCGANFamily.arch_options, d_norm="layer")
+    hparam_options = (
+        shared_hparam("lr", default=1e-4), shared_hparam("beta1", default=0.0), shared_hparam("beta2", default=0.9),
+        Option("n_critic", int, 5, "critic (D) steps per generator step", low=1),
+        Option("gp_weight", float, 10.0, "weight of the gradient penalty that keeps the critic 1-Lipschitz", low=0),
+    )
 
 
 FAMILY = WGANGPFamily()
