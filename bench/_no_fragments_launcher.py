@@ -1,6 +1,6 @@
 """`streamlit run` with st.fragment and st.cache_data replaced by plain functions: the slider benchmarks' baseline.
 
-    python bench/_no_fragments_launcher.py run app.py [streamlit options]
+    python -m bench._no_fragments_launcher run app.py [streamlit options]
 
 It patches Streamlit itself before any page is imported, so every page is covered and the app needs no switch
 of its own. Model loading (st.cache_resource) and session-state caches are left alone. Used by

@@ -10,8 +10,8 @@ Training runs the old server starts are ended as soon as they are counted, by th
 our server started them); the memory attack points at header-only IDX files, so no attack ever allocates the
 gigabytes it asks for.
 
-    python bench/abuse.py --before /tmp/gs-before     # git worktree add --detach /tmp/gs-before <commit>
-    python bench/abuse.py --smoke                     # this tree, two cheap attacks (what the tests run)
+    python -m bench.abuse --before /tmp/gs-before     # git worktree add --detach /tmp/gs-before <commit>
+    python -m bench.abuse --smoke                     # this tree, two cheap attacks (what the tests run)
 """
 from __future__ import annotations
 
@@ -28,11 +28,7 @@ import time
 import zlib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from bench._common import (CHROMIUM, StreamlitServer, exception_on_page, figure, launch_chromium, table,  # noqa: E402
+from bench._common import (CHROMIUM, REPO, StreamlitServer, exception_on_page, figure, launch_chromium, table,
                            wait_app_idle)
 
 TIMEOUT_MS = 240_000
@@ -289,7 +285,7 @@ def attack_z_bomb(server, browser, ctx):
 
 def attack_uploads(server, browser, ctx):
     """#5: three sessions upload the 6320x6320 16-bit PNG and the PNG bomb to the CycleGAN page."""
-    from hostile_uploads import hostile_corpus
+    from tests.hostile_uploads import hostile_corpus
 
     corpus = ctx.setdefault("corpus", hostile_corpus())
     pages = [open_page(browser, f"{server.url}/CycleGAN_translate?model=cyclegan-horse2zebra") for _ in range(3)]
@@ -306,7 +302,7 @@ def attack_uploads(server, browser, ctx):
 
 def attack_corpus(server, browser, ctx):
     """#5: the whole hostile corpus through the CycleGAN and SGAN uploaders of one session each."""
-    from hostile_uploads import hostile_corpus
+    from tests.hostile_uploads import hostile_corpus
 
     corpus = ctx.setdefault("corpus", hostile_corpus())
     names = [n for n in corpus if not n.endswith(".gif")]  # the old pages' uploaders do not take .gif
@@ -331,7 +327,7 @@ def attack_corpus(server, browser, ctx):
 
 def attack_panorama(server, browser, ctx):
     """#10: a 6000x40 panorama on the CycleGAN page."""
-    from hostile_uploads import hostile_corpus
+    from tests.hostile_uploads import hostile_corpus
 
     corpus = ctx.setdefault("corpus", hostile_corpus())
     page = open_page(browser, f"{server.url}/CycleGAN_translate?model=cyclegan-horse2zebra")

@@ -6,7 +6,7 @@ decoded image. Then, once: the server's RSS after the home page, and after visit
 shipped model once (?model=<id>), which loads every model and its per-page extras.
 Baseline: `python -c "import streamlit, torch"` (the floor any Streamlit + torch app pays before our code).
 
-    python bench/cold_start.py [--repeats 3] [--checkpoints DIR] [--pause-training] [--smoke]
+    python -m bench.cold_start [--repeats 3] [--checkpoints DIR] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (StreamlitServer, bench_parser, exception_on_page, figure, launch_chromium, machine, page_url,
+from bench._common import (StreamlitServer, bench_parser, exception_on_page, figure, launch_chromium, machine, page_url,
                      rss_mb, table, training_paused, wait_app_idle, wait_images)
 from ui.navigation import TOOLS
 

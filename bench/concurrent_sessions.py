@@ -18,7 +18,7 @@ the server, so their latency is not a user's figure.
 For both paths: the server's CPU time (user + system, /proc) during the timed window; the ratio compares the
 browser-path run with the --sessions server-path run.
 
-    python bench/concurrent_sessions.py [--sessions 8] [--browser-sessions 32] [--release-every 10 [60 ...]] [--seconds 60] [--model ID]
+    python -m bench.concurrent_sessions [--sessions 8] [--browser-sessions 32] [--release-every 10 [60 ...]] [--seconds 60] [--model ID]
                                         [--no-post-script-gc] [--server-threads N] [--pause-training] [--smoke]
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME,
+from bench._common import (APP_IDLE_JS, CHROMIUM, CHROMIUM_ARGS, LATENT_MOVE_BEFORE_JS, LATENT_MOVE_DONE_JS, LATENT_SLIDER_NAME,
                      LATENT_SLIDERS_END, LIVE_FRAME, LIVE_READY_JS, SERVER_PATH, StreamlitServer, bench_parser, figure, machine, page_url, percentile, ratio, rss_mb, table, training_paused)
 from ui.navigation import LATENT_EXPLORER
 

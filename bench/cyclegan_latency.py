@@ -12,7 +12,7 @@ Candidate: ours with the generators in channels_last memory format (reported, no
 Models:   the shipped checkpoints/cyclegan-horse2zebra when present, and a ResNet-9 ngf-64 pair with random
           weights (upstream's horse2zebra architecture).
 
-    python bench/cyclegan_latency.py [--repeats 3] [--pause-training] [--smoke]
+    python -m bench.cyclegan_latency [--repeats 3] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _common import bench_parser, figure, machine, ratio, table, time_calls, training_paused
+from bench._common import bench_parser, figure, machine, ratio, table, time_calls, training_paused
 
 import numpy as np
 import torch

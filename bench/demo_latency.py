@@ -11,7 +11,7 @@ control changes with three example photos, in headless Chromium against one `str
   drawn. Baseline: the first time a setting is seen (every photo translated); ours: returning to a setting seen
   before (nothing recomputed: results are kept per photo and setting).
 
-    python bench/demo_latency.py [--checkpoints DIR] [--pause-training] [--smoke]
+    python -m bench.demo_latency [--checkpoints DIR] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (REPO, StreamlitServer, bench_parser, figure, launch_chromium, machine, page_url,
+from bench._common import (REPO, StreamlitServer, bench_parser, figure, launch_chromium, machine, page_url,
                      ratio, table, training_paused, wait_app_idle)
 from ui.navigation import COMPARE_CHECKPOINTS, CYCLEGAN_TRANSLATE, INFOGAN_CODES, LATENT_EXPLORER, SGAN_CLASSIFIER
 
@@ -115,6 +115,7 @@ def cyclegan_changes(browser, base: str, model_id: str, photos: int) -> list[tup
 def main() -> int:
     args = bench_parser(__doc__, checkpoints=True).parse_args()
     from ganmodels.checkpoint import readable_cards
+    from ganmodels.registry import FAMILIES
 
     tmp = tempfile.TemporaryDirectory()
     root = args.checkpoints
@@ -126,9 +127,9 @@ def main() -> int:
         cards = readable_cards(root)
         print("using tiny random-weight checkpoints")
     latent = sorted(((c.metrics or {}).get("fid_to_floor") or 1e9, c.id, c.title or c.id) for c in cards
-                    if c.family not in ("cyclegan",) and c.family != "sgan")
+                    if not FAMILIES[c.family].translator and not FAMILIES[c.family].discriminator_classifies)
     pair = [(i, t) for _, i, t in latent[:2]]
-    cyclegan = next((c.id for c in cards if c.family == "cyclegan"), None)
+    cyclegan = next((c.id for c in cards if FAMILIES[c.family].translator), None)
     print(machine())
     env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_RUNS": str(Path(tmp.name) / "runs"), "GANSTUDIO_DEVICE": "cpu"}
     from playwright.sync_api import sync_playwright

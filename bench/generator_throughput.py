@@ -6,7 +6,7 @@ the copy back to the host that the baseline skips, so compare CUDA variants with
 Tried on the conv models: channels_last memory format, and torch.compile (compile time reported apart), each
 against inference_mode `G(z)`: the same call with the result left where it was computed.
 
-    python bench/generator_throughput.py [--checkpoints DIR] [--devices cpu,cuda] [--models ID,...] [--pause-training]
+    python -m bench.generator_throughput [--checkpoints DIR] [--devices cpu,cuda] [--models ID,...] [--pause-training]
                                          [--no-compile] [--smoke]
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import bench_parser, figure, machine, ratio, table, training_paused
+from bench._common import bench_parser, figure, machine, ratio, table, training_paused
 
 import torch
 from torch import nn

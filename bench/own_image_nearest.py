@@ -10,7 +10,7 @@ Nearest: building the training set's feature cache once (the first use), loading
 (5 nearest by features plus 5 nearest by pixels over all 60,000 training images) against a naive lookup that
 subtracts the query from every training image as floats. Bar: a lookup under 200 ms.
 
-    python bench/own_image_nearest.py [--models dcgan-mnist,cgan-fashion] [--datasets mnist,fashion-mnist]
+    python -m bench.own_image_nearest [--models dcgan-mnist,cgan-fashion] [--datasets mnist,fashion-mnist]
                                       [--targets 5] [--pause-training] [--smoke]
 """
 from __future__ import annotations
@@ -20,23 +20,20 @@ import json
 import os
 import statistics
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, bench_parser, figure, machine, ratio, table, training_paused
+from bench._common import REPO, bench_parser, figure, machine, ratio, table, training_paused
 
-sys.path.insert(0, str(REPO))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ganmodels import inversion, nearest  # noqa: E402
-from ganmodels.checkpoint import load_model, save_weights  # noqa: E402
-from ganmodels.classifier import ReferenceClassifier  # noqa: E402
-from ganmodels.data import default_root  # noqa: E402
-from ganmodels.device import set_cpu_threads  # noqa: E402
+from ganmodels import inversion, nearest
+from ganmodels.checkpoint import load_model, save_weights
+from ganmodels.classifier import ReferenceClassifier
+from ganmodels.data import default_root
+from ganmodels.device import set_cpu_threads
 
 PAUSE = False
 

@@ -22,7 +22,7 @@ Baseline: the same app started through bench/_no_fragments_launcher.py, which re
           move reruns the whole page and recomputes everything but the loaded model.
 Both servers run one after the other on the same checkpoints; the browser and the timing code are the same.
 
-    python bench/slider_latency.py [--moves 30] [--drag-seconds 2] [--checkpoints DIR] [--model ID ...] [--random-cyclegan]
+    python -m bench.slider_latency [--moves 30] [--drag-seconds 2] [--checkpoints DIR] [--model ID ...] [--random-cyclegan]
                                    [--candidates] [--pause-training] [--smoke]
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (LATENT_MOVE, LIVE_FRAME, SERVER_PATH, StreamlitServer, live_frame, bench_parser, exception_on_page, figure, latent_sliders, machine,
+from bench._common import (LATENT_MOVE, LIVE_FRAME, SERVER_PATH, StreamlitServer, live_frame, bench_parser, exception_on_page, figure, latent_sliders, machine,
                      move_slider_and_wait, page_url, percentile, ratio, remove_uploads, slider_named, table, training_paused, upload_file,
                      wait_app_idle, wait_images)
 from ui.navigation import CYCLEGAN_TRANSLATE, LATENT_EXPLORER
@@ -47,13 +47,14 @@ def models_in(root: Path) -> tuple[list[str], list[str]]:
     """(28-px latent models, CycleGAN models) by id, from the cards in root."""
     from ganmodels.cards import read_card
     from ganmodels.checkpoint import list_checkpoints
+    from ganmodels.registry import FAMILIES
 
     latent, cyclegan = [], []
     for path in list_checkpoints(root):
         if not path.is_dir():
             continue
         card = read_card(path)
-        if card.family == "cyclegan":
+        if FAMILIES[card.family].translator:
             cyclegan.append(card.id)
         elif card.image_size == 28:
             latent.append(card.id)
@@ -164,7 +165,7 @@ def run_config(name: str, env: dict, no_fragments: bool, latent_ids: list[str], 
     results['browser <id>'])."""
     from playwright.sync_api import sync_playwright
 
-    from _common import launch_chromium
+    from bench._common import launch_chromium
 
     results = {}
     with StreamlitServer(env, log_path=log_dir / f"streamlit-{name}.log", no_fragments=no_fragments) as server, \

@@ -17,7 +17,7 @@ logit, as their BCELoss needs), batch 64, on MNIST from ../shared/data/mnist, in
 interleaved chunks so load from other processes hits all alike. Image saving every 100 (examples) / 400 (PyTorch-GAN) batches and our
 snapshots are left out of all three. Prints are sent to /dev/null.
 
-    python bench/train_throughput.py [--steps 40] [--chunk 10] [--warmup 5] [--rounds 2] [--pause-training] [--smoke]
+    python -m bench.train_throughput [--steps 40] [--chunk 10] [--warmup 5] [--rounds 2] [--pause-training] [--smoke]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import time
 import types
 from pathlib import Path
 
-from _common import REPO, bench_parser, figure, machine, ratio, table, training_paused
+from bench._common import REPO, bench_parser, figure, machine, ratio, table, training_paused
 
 import numpy as np
 import torch

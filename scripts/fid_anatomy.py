@@ -19,19 +19,16 @@ In the reference classifier's feature space (what `python -m ganmodels.evaluate`
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ganmodels.cards import read_card  # noqa: E402
-from ganmodels.checkpoint import list_checkpoints, load_model  # noqa: E402
-from ganmodels.classifier import load_reference  # noqa: E402
-from ganmodels.data import load_labelled  # noqa: E402
-from ganmodels.evaluate import RealStats, evaluation_inputs, frechet_distance  # noqa: E402
-from ganmodels.latent import seeded_generator  # noqa: E402
+from ganmodels.cards import read_card
+from ganmodels.checkpoint import list_checkpoints, load_model
+from ganmodels.classifier import load_reference
+from ganmodels.data import load_labelled
+from ganmodels.evaluate import RealStats, evaluation_inputs, frechet_distance
+from ganmodels.latent import seeded_generator
 
 ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 CONFIDENT = 0.9

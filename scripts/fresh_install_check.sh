@@ -15,13 +15,17 @@ git clone --quiet "$repo" "$work/clone"
 # The tests look for the shared data beside the clone, as CI lays it out; link it when the source has it.
 [ -d "$repo/../shared" ] && ln -s "$repo/../shared" "$work/shared"
 "$base" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$work/clone/requirements-dev.txt"
+"$work/venv/bin/python" -m pip install -q --disable-pip-version-check -r "$work/clone/requirements-dev.txt" -e "$work/clone"
 echo "installed in $((SECONDS - start)) s:"
 "$work/venv/bin/python" -m pip freeze --disable-pip-version-check \
   | grep -iE '^(torch|torchvision|streamlit|numpy|pillow|plotly|safetensors|tqdm|scipy|pytest|pytest-timeout|playwright)=='
+# The installed package imports from outside the checkout, and its console scripts run.
+(cd "$work" && "$work/venv/bin/python" -c "import ganmodels.train, ganmodels.evaluate, ganmodels.publish, ui.common; print('imports ok')")
+for cmd in ganstudio-train ganstudio-evaluate ganstudio-publish; do
+  "$work/venv/bin/$cmd" --help >/dev/null || { echo "error: $cmd --help failed" >&2; exit 1; }
+done
+echo "console scripts ok"
 cd "$work/clone"
-# The app's own modules import in the fresh venv (pages and ui are imported by the AppTest below).
-"$work/venv/bin/python" -c "import ganmodels.train, ganmodels.evaluate, ganmodels.publish, ui.common; print('imports ok')"
 if [ "${1:-}" = "--full" ]; then
   PATH="$work/venv/bin:$PATH" bash scripts/test.sh -q
 else

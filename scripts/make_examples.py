@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from ganmodels.data import find_idx_file, read_idx
 
-from ganmodels.data import find_idx_file, read_idx  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 PHOTOS = {"testA": ["n02381460_1030.jpg", "n02381460_1300.jpg", "n02381460_1920.jpg"],
           "testB": ["n02391049_1060.jpg", "n02391049_1880.jpg", "n02391049_2100.jpg"]}

@@ -4,13 +4,10 @@
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ganmodels.cards import read_card  # noqa: E402
-from ganmodels.checkpoint import list_checkpoints  # noqa: E402
+from ganmodels.cards import read_card
+from ganmodels.checkpoint import list_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -1,24 +1,22 @@
 """Screenshot every page of GAN Studio, on the shipped checkpoints, into docs/screenshots/ (for the README).
 
-    python scripts/screenshots.py
+    python -m scripts.screenshots     # from the repository root (it shares bench/_common.py's server and browser)
 
 Headless Chromium draws emoji (the status icons) only with a colour emoji font: `apt-get install fonts-noto-color-emoji`.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
+
+from bench._common import StreamlitServer, launch_chromium, page_url, wait_app_idle, wait_images
+from ui.navigation import LATENT_EXPLORER, TOOLS
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-
-from bench._common import StreamlitServer, launch_chromium, page_url, wait_app_idle, wait_images  # noqa: E402
-from ui.navigation import LATENT_EXPLORER, TOOLS  # noqa: E402
 
 
 EXAMPLE_PHOTO = "n02381460_1030.jpg"  # a horse in horse2zebra/testA that the shipped model turns into a zebra

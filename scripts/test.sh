@@ -12,7 +12,8 @@ else
   py="$(command -v python3 || command -v python)" || { echo "error: no python3 on PATH" >&2; exit 1; }
 fi
 echo "Python: $("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
-"$py" -m pip install -q -r requirements-dev.txt || { echo "pip install failed" >&2; exit 1; }
+# The checkout itself too, editable (pyproject.toml): ganmodels and ui import from anywhere, the ganstudio-* commands exist.
+"$py" -m pip install -q -r requirements-dev.txt -e . || { echo "pip install failed" >&2; exit 1; }
 # Debian packages: chromium for the browser tests, Fashion-MNIST for the shipped models' checks (tests skip without them).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

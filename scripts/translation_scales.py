@@ -10,13 +10,10 @@ two ways are one translation (a single column of figures).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ganmodels.checkpoint import load_model  # noqa: E402
-from ganmodels.evaluate import translation_metrics  # noqa: E402
+from ganmodels.checkpoint import load_model
+from ganmodels.evaluate import translation_metrics
 
 DEFAULT = Path(__file__).resolve().parent.parent / "checkpoints" / "cyclegan-horse2zebra"
 

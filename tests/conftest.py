@@ -35,6 +35,92 @@ def app_page(page: str | Path, timeout: float):
     return at
 
 
+# --- a Streamlit server and headless Chromium, for the end-to-end tests (tests/test_e2e_*.py) --------------------
+
+E2E_TIMEOUT_MS = 180_000  # two busy cores: a first render can take a while
+
+
+@pytest.fixture(scope="module")
+def app_checkpoints(tiny_checkpoints) -> Path:
+    """The checkpoint folder a test module's Streamlit server shows; a module overrides this fixture for another."""
+    return tiny_checkpoints
+
+
+@pytest.fixture(scope="module")
+def app_env() -> dict:
+    """Extra environment for a test module's Streamlit server (a module overrides it, e.g. for its own cache)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def app_server(app_checkpoints, app_env, tmp_path_factory):
+    """`streamlit run app.py` on a free localhost port over app_checkpoints, with its own runs folder (bench's
+    StreamlitServer, the one the benchmarks use); stopped when the module's tests are done."""
+    from bench._common import StreamlitServer
+
+    env = {"GANSTUDIO_CHECKPOINTS": str(app_checkpoints), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
+           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **app_env}
+    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
+    try:
+        server.start(timeout=180)
+    except RuntimeError as exc:
+        log = server.log_path.read_text()[-3000:] if server.log_path.exists() else ""
+        pytest.fail(f"the Streamlit server did not start: {exc}\n{log}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian chromium through Playwright; skips, saying why, when either is unavailable."""
+    import shutil
+
+    from bench._common import CHROMIUM, launch_chromium
+
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"chromium is not installed ({CHROMIUM} missing; scripts/test.sh installs it with apt-get)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.skip(f"the playwright package is not installed ({exc})")
+    pw = sync_playwright().start()
+    try:
+        try:
+            chromium = launch_chromium(pw)
+        except Exception as exc:
+            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        yield chromium
+        chromium.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def viewport() -> dict:
+    """The browser window of a test module's pages (a module overrides it, e.g. a projector's 1400x900)."""
+    return {"width": 1400, "height": 1000}
+
+
+@pytest.fixture
+def page(browser, viewport):
+    """A fresh browser context and page (downloads allowed), closed after the test."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(E2E_TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def open_app_page(page, url: str, timeout_ms: int = E2E_TIMEOUT_MS) -> None:
+    """Open a page of the app and wait until its script has run and everything is drawn. Every page starts with
+    st.title: its h1 means the script is running and the page is Streamlit's, not a 404."""
+    from bench._common import wait_app_idle
+
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
+    wait_app_idle(page, timeout_ms=timeout_ms)
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Standard IDX (the MNIST format), gzip-compressed."""
     code = {np.uint8: 0x08}[array.dtype.type]
@@ -117,7 +203,7 @@ def build_tiny_checkpoints(root: Path) -> Path:
             arch["domains"] = {"a": "horse", "b": "zebra"}
         G = family.build_generator(arch).eval()
         companions = {}
-        if name == "sgan":
+        if family.discriminator_classifies:
             companions = {"classifier": family.build_discriminator(arch).eval(), "baseline": family.build_discriminator(arch).eval()}
         save_model_folder(root / card.id, card, G, companions)
     return root

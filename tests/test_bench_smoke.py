@@ -27,7 +27,7 @@ def test_smoke_run_prints_figures(script: Path):
     if script.name in BROWSER_SCRIPTS and not (Path("/usr/bin/chromium").exists() or shutil.which("chromium")):
         pytest.skip("chromium is not installed (scripts/test.sh installs it)")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GANSTUDIO_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, str(script), "--smoke"], cwd=REPO, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", f"bench.{script.stem}", "--smoke"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
     tail = (proc.stdout[-3000:] + "\n--- stderr ---\n" + proc.stderr[-3000:])
     assert proc.returncode == 0, f"{script.name} --smoke exited {proc.returncode}\n{tail}"

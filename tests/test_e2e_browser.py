@@ -6,10 +6,7 @@ holds models). Skips, saying why, only when chromium or Playwright is unavailabl
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -17,36 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench._common import (IMAGE_SRCS_JS, exception_on_page, latent_sliders, move_slider_and_wait, page_url,
+                           upload_file, wait_app_idle, wait_images)
+from conftest import E2E_TIMEOUT_MS as TIMEOUT_MS
+from conftest import open_app_page as _open
+from ganmodels.registry import FAMILIES
+from ui import navigation
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench._common import (CHROMIUM, IMAGE_SRCS_JS, StreamlitServer, exception_on_page,  # noqa: E402
-                           latent_sliders, launch_chromium, move_slider_and_wait, page_url, upload_file,
-                           wait_app_idle, wait_images)
-from ui import navigation  # noqa: E402
-
-TIMEOUT_MS = 180_000  # two busy cores: a first render can take a while
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip(f"chromium is not installed ({CHROMIUM} missing; scripts/test.sh installs it with apt-get)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        pytest.skip(f"the playwright package is not installed ({exc})")
-    pw = sync_playwright().start()
-    try:
-        try:
-            browser = launch_chromium(pw)
-        except Exception as exc:
-            pytest.skip(f"playwright could not launch {CHROMIUM}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        yield browser
-        browser.close()
-    finally:
-        pw.stop()
 
 
 def _model_ids(root: Path) -> dict[str, list[str]]:
@@ -60,42 +35,22 @@ def _model_ids(root: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module", params=["tiny", "shipped"])
-def app(request, tiny_checkpoints, tmp_path_factory):
-    """A running server on one checkpoint root: (base url, {family: [ids]}, root). Always terminated."""
+def app_checkpoints(request, tiny_checkpoints) -> Path:
+    """The server's checkpoints: the tiny random-weight ones, then the shipped ones (skipped while there are none)."""
     if request.param == "tiny":
-        root = tiny_checkpoints
-    else:
-        from ganmodels.checkpoint import list_checkpoints
+        return tiny_checkpoints
+    from ganmodels.checkpoint import list_checkpoints
 
-        root = REPO / "checkpoints"
-        if not [p for p in list_checkpoints(root) if p.is_dir()]:
-            pytest.skip("checkpoints/ holds no models yet (they are trained by scripts/train_shipped.sh)")
-    env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
-           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
-    request.addfinalizer(server.stop)
-    try:
-        server.start(timeout=180)
-    except RuntimeError as exc:
-        log = server.log_path.read_text()[-3000:] if server.log_path and server.log_path.exists() else ""
-        pytest.fail(f"the Streamlit server did not start: {exc}\n{log}")
-    return server.url, _model_ids(root), root
+    root = REPO / "checkpoints"
+    if not [p for p in list_checkpoints(root) if p.is_dir()]:
+        pytest.skip("checkpoints/ holds no models yet (they are trained by scripts/train_shipped.sh)")
+    return root
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
-
-
-def _open(page, url: str) -> None:
-    page.goto(url, wait_until="domcontentloaded")
-    # Every page starts with st.title: its h1 means the script is running and the page is Streamlit's, not a 404.
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
-    wait_app_idle(page, timeout_ms=TIMEOUT_MS)
+@pytest.fixture(scope="module")
+def app(app_server, app_checkpoints):
+    """The running server on one checkpoint root (conftest's app_server): (base url, {family: [ids]}, root)."""
+    return app_server.url, _model_ids(app_checkpoints), app_checkpoints
 
 
 # the latent families a Latent explorer test picks from, most typical first
@@ -190,12 +145,10 @@ def _photo_jpeg(width: int = 300, height: int = 200) -> bytes:
 
 def test_cyclegan_upload_translates_and_downloads_a_png(app, page):
     base, ids, root = app
-    model_id = _pick(ids, "cyclegan")
+    model_id = _pick(ids, *(name for name, family in FAMILIES.items() if family.translator))
     if model_id is None:
         pytest.skip("no CycleGAN among these checkpoints")
-    cyclegan = navigation.CYCLEGAN_TRANSLATE
-    assert cyclegan is not None, "no CycleGAN page in pages/"
-    _open(page, page_url(base, cyclegan, f"model={model_id}"))
+    _open(page, page_url(base, navigation.CYCLEGAN_TRANSLATE, f"model={model_id}"))
     upload_file(page, "holiday.jpg", _photo_jpeg())
     wait_images(page, 2, timeout_ms=TIMEOUT_MS)
     wait_app_idle(page, timeout_ms=TIMEOUT_MS)

@@ -6,55 +6,31 @@ when chromium or Playwright is unavailable.
 from __future__ import annotations
 
 import io
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from bench._common import exception_on_page, page_url, wait_app_idle, wait_images
+from conftest import E2E_TIMEOUT_MS as TIMEOUT_MS
+from conftest import open_app_page as _open
+from ui import navigation
 
-from bench._common import (StreamlitServer, exception_on_page, page_url,  # noqa: E402
-                           wait_app_idle, wait_images)
-from ui import navigation  # noqa: E402
-from test_e2e_browser import browser  # noqa: E402,F401  (the module's chromium, skipped with a reason when absent)
-
-TIMEOUT_MS = 180_000
 SERVER_DRAWN = "render=server"  # the explorer's server-side picture and sliders (the in-browser one has its own tests)
 # Code points drawn only by an emoji font (pictographs, dingbats, arrows-and-symbols emoji, variation selector 16).
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u231A-\u231B\u23E9-\u23FA]")
 
 
 @pytest.fixture(scope="module")
-def base(tiny_checkpoints, tmp_path_factory):
-    env = {"GANSTUDIO_CHECKPOINTS": str(tiny_checkpoints), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
-           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
-    try:
-        server.start(timeout=180)
-    except RuntimeError as exc:
-        pytest.fail(f"the Streamlit server did not start: {exc}")
-    yield server.url
-    server.stop()
+def viewport() -> dict:
+    """A projector's 1400x900."""
+    return {"width": 1400, "height": 900}
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
-
-
-def _open(page, url: str) -> None:
-    page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
-    wait_app_idle(page, timeout_ms=TIMEOUT_MS)
+@pytest.fixture(scope="module")
+def base(app_server) -> str:
+    """The address of conftest's server on the tiny random-weight checkpoints."""
+    return app_server.url
 
 
 def test_compare_with_six_entries_fits_and_keeps_captions_apart(base, page):

@@ -10,28 +10,22 @@ Without WebAssembly the page says the server draws, and it does.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench._common import exception_on_page, page_url, wait_app_idle
+from conftest import E2E_TIMEOUT_MS as TIMEOUT_MS
+from conftest import examples_dcgan_file
+from ganmodels import latent_directions, samples
+from ganmodels.checkpoint import load_model, readable_cards
+from ganmodels.registry import FAMILIES
+from ui import navigation
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from bench._common import (StreamlitServer, exception_on_page, page_url,  # noqa: E402
-                           wait_app_idle)
-from ganmodels import latent_directions, samples  # noqa: E402
-from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
-from ganmodels.registry import FAMILIES  # noqa: E402
-from ui import navigation  # noqa: E402
-from tests.conftest import examples_dcgan_file  # noqa: E402
-from tests.test_e2e_browser import browser, page  # noqa: E402,F401  (Chromium, and a page with downloads)
-
-TIMEOUT_MS = 180_000
 LATENT_FAMILIES = [name for name, family in FAMILIES.items() if not family.translator]
 EXAMPLES_DCGAN = "netG_examples"  # a dropped-in pytorch/examples dcgan/main.py file
 FRAME = 'iframe[title*="live_canvas"]'
@@ -54,17 +48,20 @@ def live_root(tiny_checkpoints, tmp_path_factory) -> tuple[Path, dict[str, str]]
 
 
 @pytest.fixture(scope="module")
-def server(live_root, tmp_path_factory):
-    root, _ = live_root
-    env = {"GANSTUDIO_CHECKPOINTS": str(root), "GANSTUDIO_CACHE": str(tmp_path_factory.mktemp("cache")),
-           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    srv = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
-    try:
-        srv.start(timeout=180)
-    except RuntimeError as exc:
-        pytest.fail(f"the Streamlit server did not start: {exc}")
-    yield srv
-    srv.stop()
+def app_checkpoints(live_root) -> Path:
+    return live_root[0]
+
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory) -> dict:
+    """A cache of its own: every exported ONNX file is made by this server."""
+    return {"GANSTUDIO_CACHE": str(tmp_path_factory.mktemp("cache"))}
+
+
+@pytest.fixture(scope="module")
+def server(app_server):
+    """conftest's Streamlit server, on live_root."""
+    return app_server
 
 
 def model_path(live_root, model_id: str) -> Path:
@@ -223,7 +220,7 @@ def test_switching_models_resets_the_browser_sliders(live_root, server, page):
     assert float(np.abs(output - model.generate(model.latents(0, 1)).numpy()).max()) <= TOLERANCE
 
 
-def test_without_webassembly_the_server_draws(server, live_root, browser):  # noqa: F811
+def test_without_webassembly_the_server_draws(server, live_root, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     # A browser without WebAssembly, in every frame (the component's too): Chromium has no switch that removes it.
     context.add_init_script("delete window.WebAssembly;")

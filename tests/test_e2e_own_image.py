@@ -4,56 +4,39 @@ Playwright is unavailable or the shipped MNIST model is absent."""
 from __future__ import annotations
 
 import io
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
+from bench._common import exception_on_page, page_url, upload_file, wait_app_idle
+from conftest import E2E_TIMEOUT_MS as TIMEOUT_MS
+from conftest import open_app_page
+from ganmodels.files import CARD_NAME
+from ui import navigation
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench._common import StreamlitServer, exception_on_page, page_url, upload_file, wait_app_idle  # noqa: E402
-from ui import navigation  # noqa: E402
-from test_e2e_browser import browser  # noqa: E402,F401  (the same Chromium fixture: skips when it cannot start)
-
-TIMEOUT_MS = 180_000
 FIND_ENABLED_JS = ("() => { const b = Array.from(document.querySelectorAll('button'))"
                    ".find(b => b.innerText.includes('Find its latent')); return b && !b.disabled; }")
 MODEL = "dcgan-mnist"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not (REPO / "checkpoints" / MODEL / "card.json").is_file():
+def app_checkpoints() -> Path:
+    """The shipped checkpoints: the search needs a trained MNIST generator."""
+    if not (REPO / "checkpoints" / MODEL / CARD_NAME).is_file():
         pytest.skip(f"checkpoints/{MODEL} is absent")
-    env = {"GANSTUDIO_CHECKPOINTS": str(REPO / "checkpoints"), "GANSTUDIO_RUNS": str(tmp_path_factory.mktemp("runs")),
-           "GANSTUDIO_DEVICE": "cpu", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    server = StreamlitServer(env, log_path=tmp_path_factory.mktemp("logs") / "streamlit.log")
-    try:
-        server.start(timeout=180)
-    except RuntimeError as exc:
-        pytest.fail(f"the Streamlit server did not start: {exc}")
-    yield server
-    server.stop()
+    return REPO / "checkpoints"
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
+@pytest.fixture(scope="module")
+def server(app_server):
+    """conftest's Streamlit server, on the shipped checkpoints."""
+    return app_server
 
 
 def open_section(page, server, query: str = "") -> None:
-    page.goto(page_url(server.url, navigation.LATENT_EXPLORER, f"model={MODEL}{query}"),
-              wait_until="domcontentloaded")
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=TIMEOUT_MS)
-    wait_app_idle(page, TIMEOUT_MS)
+    open_app_page(page, page_url(server.url, navigation.LATENT_EXPLORER, f"model={MODEL}{query}"))
     page.get_by_text("Bring your own image", exact=False).first.click()
     wait_app_idle(page, TIMEOUT_MS)
 

@@ -4,21 +4,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from ganmodels import inversion, nearest
+from ganmodels.checkpoint import load_model, save_weights
+from ganmodels.classifier import Reference, ReferenceClassifier
+from ganmodels.images import ImageDecodeError
 
-from ganmodels import inversion, nearest  # noqa: E402
-from ganmodels.checkpoint import load_model, save_weights  # noqa: E402
-from ganmodels.classifier import Reference, ReferenceClassifier  # noqa: E402
-from ganmodels.images import ImageDecodeError  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SHIPPED = REPO / "checkpoints"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,12 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import app_page
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # pages import ui/ and ganmodels/ from the repo root, as `streamlit run app.py` does
-    sys.path.insert(0, str(REPO))
+from ganmodels.checkpoint import load_model, readable_cards
+from ganmodels.registry import FAMILIES
+from ui import navigation
+from ui.explorer_state import encode_latent
 
-from ganmodels.checkpoint import load_model, readable_cards  # noqa: E402
-from ui.explorer_state import encode_latent  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 HOME, EXPLORER, INFOGAN, COMPARE = "app.py", "pages/1_Latent_explorer.py", "pages/2_InfoGAN_codes.py", "pages/4_Compare_checkpoints.py"
 SHIPPED = REPO / "checkpoints"
@@ -31,9 +30,9 @@ TIMEOUT = 120
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def models_in(root: Path) -> list[tuple[str, str, str]]:
-    """(id, family, title) of every readable checkpoint folder under root."""
-    return [(card.id, card.family, card.title or card.id) for card in readable_cards(root)]
+def models_in(root: Path) -> list[tuple[str, str, str, dict]]:
+    """(id, family, title, arch) of every readable checkpoint folder under root."""
+    return [(card.id, card.family, card.title or card.id, card.arch) for card in readable_cards(root)]
 
 
 @pytest.fixture(params=["tiny", "shipped"])
@@ -131,9 +130,9 @@ def test_home_renders_every_model(any_root, monkeypatch):
     assert_clean(at)
     assert not at.error, texts(at.error)
     titles = [s.value for s in at.subheader]
-    for model_id, family, title in models_in(any_root):
+    for model_id, family, title, _ in models_in(any_root):
         assert title in titles, f"{model_id} has no tile"
-    image_models = [m for m in models_in(any_root) if m[1] != "cyclegan"]
+    image_models = [m for m in models_in(any_root) if not FAMILIES[m[1]].translator]
     assert len(at.image) >= len(image_models)
     assert "Models run on" in texts(at.caption)
     linked = {p.proto.page for p in at.page_link}
@@ -365,7 +364,7 @@ def test_explorer_broken_checkpoint_shows_error(broken_root, monkeypatch):
 
 
 def test_infogan_page_renders(any_root, monkeypatch):
-    infogans = [m for m in models_in(any_root) if m[1] == "infogan"]
+    infogans = [m for m in models_in(any_root) if navigation.INFOGAN_CODES.accepts(FAMILIES[m[1]], m[3])]
     if not infogans:
         pytest.skip("no InfoGAN among these checkpoints")
     at = run_page(INFOGAN, any_root, monkeypatch, model=infogans[0][0])

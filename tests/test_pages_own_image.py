@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,9 @@ from PIL import Image, ImageDraw
 
 from conftest import app_page
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from ganmodels.data import default_root
 
-from ganmodels.data import default_root  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 EXPLORER = "pages/1_Latent_explorer.py"
 SHIPPED = REPO / "checkpoints"
