@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bench._common import (CHROMIUM, REPO, StreamlitServer, exception_on_page, figure, launch_chromium, table,
                            wait_app_idle)
+from ganmodels.files import CARD_NAME, LOSSES_NAME, STATUS_NAME
 
 TIMEOUT_MS = 240_000
 MB = 1024 * 1024
@@ -362,7 +363,7 @@ def attack_cards(server, browser, ctx):
 
 def attack_live_log(server, browser, ctx):
     """#6: one viewer of a running run with a 1,000,000-row losses.csv for 30 s: server CPU seconds spent."""
-    status = ctx["big_run"] / "status.json"
+    status = ctx["big_run"] / STATUS_NAME
 
     def fresh():
         status.write_text(json.dumps({"status": "running", "pid": server.proc.pid, "updated": time.time(),
@@ -374,7 +375,7 @@ def attack_live_log(server, browser, ctx):
     for _ in range(6):
         time.sleep(5)
         fresh()
-        with open(ctx["big_run"] / "losses.csv", "a") as fh:
+        with open(ctx["big_run"] / LOSSES_NAME, "a") as fh:
             fh.writelines(f"{ctx['rows'] + i},0.5,0.5,1.0,2.0\n" for i in range(50))
         ctx["rows"] += 50
     spent = server.cpu_seconds() - cpu0
@@ -417,30 +418,30 @@ def scene(work: Path, shipped: Path, tree_label: str) -> dict:
     runs.mkdir()
     models = 0
     for folder in sorted(shipped.iterdir()):
-        if (folder / "card.json").is_file():
+        if (folder / CARD_NAME).is_file():
             (ckpts / folder.name).symlink_to(folder)
             models += 1
     source = shipped / "dcgan-mnist"
     for name, change in (("zz-bad-snapshots", {"snapshots": 5}), ("zz-huge-ngf", {"arch_ngf": 2_000})):
         folder = ckpts / name
         folder.mkdir()
-        card = json.loads((source / "card.json").read_text())
+        card = json.loads((source / CARD_NAME).read_text())
         card["id"] = name
         if "snapshots" in change:
             card["snapshots"] = 5
         else:
             card["arch"]["ngf"] = change["arch_ngf"]
-        (folder / "card.json").write_text(json.dumps(card))
+        (folder / CARD_NAME).write_text(json.dumps(card))
         (folder / card["weights"]).symlink_to(source / card["weights"])
         models += 1
     big = runs / "big-log"
     shutil.copytree(source, big, symlinks=True, ignore=shutil.ignore_patterns("*.safetensors", "grids"))
-    card = json.loads((big / "card.json").read_text())
+    card = json.loads((big / CARD_NAME).read_text())
     card["id"] = "big-log"
     card["snapshots"] = []
-    (big / "card.json").write_text(json.dumps(card))
+    (big / CARD_NAME).write_text(json.dumps(card))
     rows = 1_000_000
-    with open(big / "losses.csv", "w") as fh:
+    with open(big / LOSSES_NAME, "w") as fh:
         fh.write("step,d_loss_real,d_loss_fake,d_loss,g_loss\n")
         fh.writelines(f"{i},0.5,0.5,1.0,2.0\n" for i in range(1, rows + 1))
     fake = work / f"fashion-{tree_label}"

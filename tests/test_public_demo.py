@@ -18,9 +18,8 @@ from streamlit import config as st_config
 
 from conftest import app_page
 
-from ganmodels.limits import LimitError, check_weight_count
 from ui import new_run, run_launches
-from ui.server_limits import Limits, check_data_root
+from ui.server_limits import LimitError, Limits, check_data_root, check_weight_count
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRESS = "pages/3_Training_progress.py"

@@ -19,9 +19,8 @@ import secrets
 
 import streamlit as st
 
-from ganmodels.limits import LimitError
 from ui import run_launches
-from ui.server_limits import Limits
+from ui.server_limits import LimitError, Limits
 
 MODES = ("auto", "public", "private")
 FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Forwarded-Host")

@@ -14,13 +14,12 @@ from pathlib import Path
 
 from ganmodels.data import DatasetError, default_root, find_idx_file, list_images
 from ganmodels.files import CARD_NAME
-from ganmodels.limits import LimitError
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import pid_alive
 from ui import run_launches
 from ui.run_launches import LAUNCH_SUFFIX
 from ui.run_progress import log_tail
-from ui.server_limits import Limits, check_data_root, check_training_memory
+from ui.server_limits import LimitError, Limits, check_data_root, check_training_memory
 
 
 DATASETS = {"mnist": "MNIST digits", "fashion-mnist": "Fashion-MNIST clothes", "image-folder": "A folder of images"}

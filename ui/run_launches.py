@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganmodels.files import atomic_write_json
-from ganmodels.limits import LimitError
 from ganmodels.runs import PARENT_PID_ENV
 from ui.paths import REPO_ROOT
-from ui.server_limits import MB, Limits, folder_bytes
+from ui.server_limits import MB, LimitError, Limits, folder_bytes
 
 LAUNCH_SUFFIX = ".launch.json"
 

@@ -2,8 +2,8 @@
 memory a launch would need and the disk runs use, all checked before anything is allocated.
 
 The numbers are the operator's (ui.access reads them from secrets.toml or the environment); the defaults keep a
-laptop responsive while one small run trains. The weight bound checkpoint loading needs is the library's
-(ganmodels.limits).
+laptop responsive while one small run trains. The weight bound itself is the library's (ganmodels.limits), as
+checkpoint loading checks it too.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ganmodels.data import FASHION_DEBIAN, IMAGE_SUFFIXES, default_root, find_idx_file
-from ganmodels.limits import LimitError, check_weight_count
+from ganmodels.limits import MAX_WEIGHTS, weight_count
 from ganmodels.registry import FAMILIES
 
 
@@ -23,6 +23,10 @@ MB = 1024 * 1024
 
 # Bytes per weight while training: the weight, its gradient and Adam's two moments, in float32.
 TRAINING_BYTES_PER_WEIGHT = 16
+
+
+class LimitError(ValueError):
+    """A request over one of the operator's limits, with a message fit to show a visitor."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,17 @@ def image_count(folder: Path, cap: int = 1_000_000) -> int:
                 if n >= cap:
                     break
     return n
+
+
+def check_weight_count(family: str, arch: dict, source: str, discriminator: bool = False) -> int:
+    """The weight count, or LimitError when it is over MAX_WEIGHTS (a card asking for ngf=100000, say)."""
+    try:
+        count = weight_count(family, arch, discriminator)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise LimitError(f"The architecture of {source} cannot be built: {exc}") from None
+    if count > MAX_WEIGHTS:
+        raise LimitError(f"The architecture of {source} has {count:,} weights; this server loads at most {MAX_WEIGHTS:,}.")
+    return count
 
 
 def data_bytes(family: str, dataset: str, data_root: str | None, image_size: int) -> int:
