@@ -7,7 +7,7 @@ visitor's connection comes from loopback without a proxy's forwarding header. Bi
 reverse proxy in front, makes every visitor public unless the operator sets the mode to "private".
 
 Settings, each from the environment (GANSTUDIO_<NAME>) or from `[ganstudio]` in `.streamlit/secrets.toml`:
-mode (auto | public | private) and the limits.Limits fields (max_concurrent_runs, max_steps, max_snapshots,
+mode (auto | public | private) and the server_limits.Limits fields (max_concurrent_runs, max_steps, max_snapshots,
 run_disk_mb, all_runs_disk_mb, memory_mb, data_roots).
 """
 from __future__ import annotations
