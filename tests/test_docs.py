@@ -2,7 +2,7 @@
 
 Issue 48: the README is for users (at most 250 lines, starting with the two commands), the history of each shipped
 model lives in docs/models/<id>.md, and every relative link in README.md and docs/ points at a file that exists (and,
-for a link into a Markdown heading, at a heading that exists).
+for a link into a Markdown heading, at a heading that exists); bench/README.md too.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
-MARKDOWN = [README, *sorted((REPO / "docs").rglob("*.md"))]
+MARKDOWN = [README, REPO / "bench" / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 SHIPPED = sorted(p.parent for p in (REPO / "checkpoints").glob("*/card.json"))
 
 # [text](target) and ![alt](target); the target ends at the first space or closing parenthesis
