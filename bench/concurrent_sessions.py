@@ -221,7 +221,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=60, help="seconds one move may take before it counts as an error")
     args = p.parse_args(argv)
 
-    from slider_latency import models_in
+    from bench.slider_latency import models_in
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-concurrent-")
     root, sessions, seconds = args.checkpoints, args.sessions, args.seconds

@@ -134,7 +134,7 @@ def browser_drag(page, base: str, model_id: str, seconds: float, pause: bool) ->
 
 
 def cyclegan_moves(page, base: str, model_id: str, moves: int, pause: bool) -> list[float]:
-    from cyclegan_latency import jpeg
+    from bench.cyclegan_latency import jpeg
 
     open_page(page, page_url(base, CYCLEGAN_TRANSLATE, f"model={model_id}"), images=0)
     size = slider_named(page, CYCLEGAN_SIZE_SLIDER)
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         print(f"using tiny random-weight checkpoints ({'--smoke' if args.smoke else 'no models in ' + str(args.checkpoints)})")
     if args.random_cyclegan and not args.smoke and not cyclegan_ids:
         # No shipped CycleGAN yet: serve the checkpoints plus upstream's architecture with random weights.
-        from cyclegan_latency import random_resnet_checkpoint
+        from bench.cyclegan_latency import random_resnet_checkpoint
 
         merged = Path(tmp.name) / "merged"
         merged.mkdir()

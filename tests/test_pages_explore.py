@@ -474,13 +474,13 @@ def test_every_page_file_is_in_the_menu():
     assert len({p.url_path for p in navigation.PAGES}) == len(navigation.PAGES)
 
 
-@pytest.mark.parametrize("page", PAGE_FILES)
-def test_every_page_is_registered_and_draws_the_sidebar(page, tiny_checkpoints, monkeypatch):
+@pytest.mark.parametrize("page_file", PAGE_FILES)
+def test_every_page_is_registered_and_draws_the_sidebar(page_file, tiny_checkpoints, monkeypatch):
     """Each page is reached through the navigation app.py registers (switch_page refuses a page st.navigation does
     not know), and draws the top of the sidebar. The menu's look is checked in Chromium (test_e2e_browser.py)."""
     at = run_page(HOME, tiny_checkpoints, monkeypatch)
     assert_clean(at)
-    at.switch_page(page).run()
+    at.switch_page(page_file).run()
     assert_clean(at)
     assert any("Running on" in caption.value for caption in at.sidebar.caption)
 
