@@ -19,6 +19,21 @@ GRIDS_DIR = "grids"  # one progress grid per snapshot
 SNAPSHOTS_DIR = "snapshots"  # one generator per snapshot
 
 
+def snapshot_tag(step: int) -> str:
+    """The stem of a snapshot's grid and weights files: zero-padded so the files sort by step."""
+    return f"step_{step:07d}"
+
+
+def snapshot_weights(step: int) -> str:
+    """Where a run or model folder keeps the generator of the snapshot at `step`, relative to the folder."""
+    return f"{SNAPSHOTS_DIR}/{snapshot_tag(step)}.safetensors"
+
+
+def snapshot_grid(step: int) -> str:
+    """Where a run folder keeps the progress grid of the snapshot at `step` (publish may re-encode it as .jpg)."""
+    return f"{GRIDS_DIR}/{snapshot_tag(step)}.png"
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside `path` for a writer that wants a file name (torch.save, safetensors, np.save: give

@@ -32,7 +32,8 @@ from .cards import CardError, read_card
 from .checkpoint import STORED_PRECISIONS, CheckpointError, average_weights, load_model, read_weights, save_weights
 from .samples import write_sample_sheets
 from .registry import get_family
-from .train import FIXED_NAME, LOSSES_NAME, snapshot_tag, union_columns, write_losses_up_to, write_rows_atomically
+from .files import FIXED_NAME, LOSSES_NAME, snapshot_tag, snapshot_weights
+from .train import union_columns, write_losses_up_to, write_rows_atomically
 
 DEFAULT_DEST = Path(__file__).resolve().parent.parent / "checkpoints"
 PHOTO_GRID_QUALITY = 90
@@ -205,7 +206,7 @@ def prepend_history(staging: Path, card, folder: Path, earlier) -> None:
         snap = dict(snap)
         copy_file(folder, staging, snap.get("grid"), missing_ok=True)
         if snap.get("weights") == earlier.weights:
-            snap["weights"] = f"snapshots/{snapshot_tag(snap['step'])}.safetensors"
+            snap["weights"] = snapshot_weights(snap["step"])
             save_weights(read_weights(folder / earlier.weights), staging / snap["weights"], precision="float16")
         else:
             copy_file(folder, staging, snap.get("weights"))
@@ -300,10 +301,10 @@ def main(argv=None) -> int:
     p.add_argument("--precision", choices=STORED_PRECISIONS, default="float32", help="how the shipped generator (and its "
                    "companions) are stored: float16 halves their size, for a model that must fit the size budget")
     args = p.parse_args(argv)
-    if args.prune:
-        print(f"removed the weights of steps {prune(args.run, args.keep)}")
-        return 0
     try:
+        if args.prune:
+            print(f"removed the weights of steps {prune(args.run, args.keep)}")
+            return 0
         print(publish(args.run, args.dest, args.id, args.keep, args.step, args.history_from, args.average_from,
                       args.description, args.precision))
     except (PublishError, CardError, CheckpointError) as exc:

@@ -35,7 +35,8 @@ from .device import pick_device, set_cpu_threads
 from .distributed import SINGLE, Ranks, broadcast, launched_ranks, mean_and_sum, start, stop
 from .families.base import PRECISIONS, resolve_precision
 from .families.options import OptionError, options_markdown, options_text
-from .files import FIXED_NAME, GRIDS_DIR, LOSSES_NAME, SNAPSHOTS_DIR, STATE_NAME, STATUS_NAME, atomic_path, atomic_write_json
+from .files import (FIXED_NAME, GRIDS_DIR, LOSSES_NAME, STATE_NAME, STATUS_NAME, atomic_path, atomic_write_json, snapshot_grid,
+                    snapshot_weights)
 from .families.cyclegan import load_size as cyclegan_load_size
 from .images import grid
 from .registry import FAMILIES, get_family
@@ -80,11 +81,6 @@ def loss_value(value: float) -> float:
     from one step to the next, so nothing a plot shows is lost, and a long run's log is half the size of one in
     Python's full 17-digit repr."""
     return float(f"{value:.{LOSS_DIGITS}g}")
-
-
-def snapshot_tag(step: int) -> str:
-    """The stem of a snapshot's grid and weights files: zero-padded so the files sort by step."""
-    return f"step_{step:07d}"
 
 
 def write_losses_up_to(src: Path, dest: Path, step: int | None = None) -> None:
@@ -350,8 +346,7 @@ class Run:
         G.eval()
         images, nrow = self.family.render_fixed(G, self.fixed, self.device)
         G.train(was_training)
-        tag = snapshot_tag(self.step)
-        grid_rel, weights_rel = f"{GRIDS_DIR}/{tag}.png", f"{SNAPSHOTS_DIR}/{tag}.safetensors"
+        grid_rel, weights_rel = snapshot_grid(self.step), snapshot_weights(self.step)
         (self.folder / GRIDS_DIR).mkdir(exist_ok=True)
         grid(images, nrow=nrow).save(self.folder / grid_rel)
         save_weights(G, self.folder / weights_rel)
@@ -600,7 +595,7 @@ def training_doc() -> str:
         default = "" if action.default is None or action.default is False or action.default == [] else f"`{action.default}`"
         out.append(f"| `{', '.join(action.option_strings)}` | {default} | {(action.help or '').replace('|', '/')} |")
     out += ["", "## Families", ""]
-    out += [f"- [`{name}`](#{name.replace('_', '')}): {family.summary}" for name, family in FAMILIES.items()]
+    out += [f"- [`{name}`](#{name}): {family.summary}" for name, family in FAMILIES.items()]
     for name, family in FAMILIES.items():
         out += ["", f"## {name}", "", f"{family.title}: {family.summary}", "",
                 options_markdown(family.arch_declarations(), family.hparam_declarations()).rstrip()]

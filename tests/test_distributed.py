@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from ganmodels import files as run_files
 from ganmodels import train as gtrain
 from ganmodels.cards import read_card
 from ganmodels.distributed import CrossRankBatchNorm, cross_rank_batchnorm
@@ -59,7 +60,7 @@ def losses(folder: Path) -> list[dict[str, float]]:
 
 
 def nets(folder: Path) -> dict[str, dict[str, torch.Tensor]]:
-    return torch.load(folder / gtrain.STATE_NAME, weights_only=True)["trainer"]["nets"]
+    return torch.load(folder / run_files.STATE_NAME, weights_only=True)["trainer"]["nets"]
 
 
 def assert_same_training(single: Path, multi: Path) -> None:

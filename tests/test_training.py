@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from ganmodels import files as run_files
 from ganmodels import train as gtrain
 from ganmodels.cards import read_card
 from ganmodels.checkpoint import load_model
@@ -278,7 +279,7 @@ def test_stop_at_pauses_between_snapshots_and_resuming_reproduces_the_uninterrup
     status = json.loads((folder / "status.json").read_text())
     assert status["status"] == "stopped" and status["paused"] == "--stop-at 6" and status["step"] == 6
     assert run_status(folder) == "stopped"
-    assert torch.load(folder / gtrain.STATE_NAME, weights_only=True)["step"] == 6, "the state is at the pause, not the snapshot"
+    assert torch.load(folder / run_files.STATE_NAME, weights_only=True)["step"] == 6, "the state is at the pause, not the snapshot"
     card = read_card(folder)
     assert card.training["steps_done"] == 6 and card.training["total_steps"] == STEPS
     assert [s["step"] for s in card.snapshots] == [4]
@@ -323,7 +324,7 @@ def test_sigterm_pauses_a_cli_run_after_its_current_step_and_it_resumes_from_the
     step = status["step"]
     assert status["paused"] == f"SIGTERM at step {step}" and step >= gtrain.LOG_EVERY
     assert f"paused at step {step}" in out and "--resume" in out
-    assert torch.load(folder / gtrain.STATE_NAME, weights_only=True)["step"] == step
+    assert torch.load(folder / run_files.STATE_NAME, weights_only=True)["step"] == step
     assert read_card(folder).training["steps_done"] == step and not read_card(folder).snapshots
     assert [int(r[0]) for r in read_rows(folder)[1]] == list(range(1, step + 1))
 
@@ -973,7 +974,7 @@ def test_cyclegan_scale_distillation_teaches_whole_photos_the_starting_generator
     argv = [*train_argv("cyclegan", tmp_path, "distil", tiny_mnist, tiny_unpaired, steps=2, every=2),
             "--init-from", str(trained("cyclegan")), "--hp", "scale_range=[32,48]", "--hp", "scale_distill=true"]
     assert gtrain.main(argv) == 0
-    with open(tmp_path / "distil" / gtrain.LOSSES_NAME) as fh:
+    with open(tmp_path / "distil" / run_files.LOSSES_NAME) as fh:
         header = fh.readline().strip().split(",")
     assert {"g", "distill_low", "distill_detail"} <= set(header)
     assert not {"d_real", "gan_a2b", "cycle"} & set(header), "distillation trains no discriminator and has no other loss"

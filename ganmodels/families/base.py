@@ -350,8 +350,8 @@ SHARED_HPARAMS = (
            "early in training (e.g. 0.3); unset: 0", low=0, recorded=False, default_text="0"),
     Option("noise_decay_start", float, None, "fraction of the run after which instance_noise falls linearly to 0; "
            "unset: constant noise", low=0, high=1, recorded=False),
-    Option("precision", str, "auto", "bf16 runs convolutions and matmuls in bfloat16 (about 2x on CPUs with "
-           "AMX/AVX512-BF16); auto picks bf16 where the hardware has it; --precision sets it too",
+    Option("precision", str, "auto", "numeric precision: bf16 runs convolutions and matmuls in bfloat16 (about 2x on "
+           "CPUs with AMX/AVX512-BF16); auto picks bf16 where the hardware has it",
            choices=PRECISIONS, recorded=False, set_by="--precision"),
     Option("total_steps", int, None, "the run's length in generator steps; the schedules read it", low=1, recorded=False,
            set_by="--steps", default_text="--steps (2000)"),
