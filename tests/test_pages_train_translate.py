@@ -20,6 +20,7 @@ from conftest import app_page
 from ganmodels import runs
 from ganmodels.cards import read_card
 from ganmodels.checkpoint import readable_cards
+from ganmodels.registry import FAMILIES
 from ganmodels.runs import list_runs
 from ui import new_run, run_progress, translation
 
@@ -197,7 +198,7 @@ def test_start_a_run_from_the_form(runs_dir, tiny_mnist):
     assert at.selectbox(key="progress_run").value == str(runs_dir / "ui-run")
     assert not [i for i in at.info if "is starting" in i.value]
     card = read_card(runs_dir / "ui-run")
-    assert card.arch["ngf"] == new_run.SMALL_ARCH["dcgan"]["ngf"] and [s["step"] for s in card.snapshots] == [2, 4]
+    assert card.arch["ngf"] == FAMILIES["dcgan"].small_arch["ngf"] and [s["step"] for s in card.snapshots] == [2, 4]
     assert "step 4" in at.image[0].captions[0]
     # A fresh session (a browser refresh) lists it too.
     fresh = page(PROGRESS)

@@ -31,17 +31,6 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_STEPS = 1_000_000
 
 
-# Architectures that train in minutes on a laptop CPU, for trying the studio out.
-SMALL_ARCH: dict[str, dict] = {
-    "mlp": {"g_hidden": [128, 256], "d_hidden": [256, 128]},
-    "dcgan": {"ngf": 16, "ndf": 16},
-    "cgan": {"ngf": 16, "ndf": 16},
-    "acgan": {"ngf": 16, "ndf": 16},
-    "infogan": {"ngf": 16, "ndf": 16},
-    "wgan_gp": {"ngf": 16, "ndf": 16},
-    "sgan": {"g_hidden": 128, "d_hidden": [256, 128, 64]},
-    "cyclegan": {"ngf": 16, "ndf": 16, "n_blocks": 3},
-}
 
 
 class RunRequestError(ValueError):
@@ -67,7 +56,7 @@ class TrainingRequest:
         if self.image_size:
             out += ["--image-size", str(self.image_size)]
         if self.small:
-            for key, value in SMALL_ARCH.get(self.family, {}).items():
+            for key, value in FAMILIES[self.family].small_arch.items():
                 out += ["--arch", f"{key}={json.dumps(value, separators=(',', ':'))}"]
         return out
 
@@ -199,7 +188,7 @@ def request_arch(family: str, dataset: str, image_size: int | None, small: bool)
     fam = FAMILIES[family]
     channels = 1 if dataset in ("mnist", "fashion-mnist") else 3
     size = int(image_size or 0) or (128 if fam.translator else 28 if dataset in ("mnist", "fashion-mnist") else 64)
-    arch = {**fam.default_arch(size, channels, 10), **(SMALL_ARCH.get(family, {}) if small else {})}
+    arch = {**fam.default_arch(size, channels, 10), **(fam.small_arch if small else {})}
     return arch, size
 
 

@@ -404,7 +404,7 @@ class Family:
                                 merged over SHARED_HPARAMS (+ STANDARD_TRAINER_HPARAMS for the standard trainer)
       trainer_cls               a GANTrainer subclass whose step() is one G+D update (default: Goodfellow's minimax)
       conditional, translator, needs_labels, data_splits, discriminator_classifies, distributable,
-      channels_last_on_cpu, init_from_switches   see their comments below
+      channels_last_on_cpu, init_from_switches, small_arch   see their comments below
       latent_size, latent_codes, latent_layout, seeded_latents, evaluation_inputs   what its latent holds
       fixed_inputs, render_fixed   the progress grid
       complete_training_data, snapshot_metrics, companions   data, figures and nets beyond G and D
@@ -437,6 +437,8 @@ class Family:
     # Whether its trainer runs under torchrun: its steps call G and D only through forward() (DistributedDataParallel
     # forwards nothing else, such as a D's sub-module or a ModuleDict's entries).
     distributable = True
+    # Arch overrides that train in minutes on a laptop CPU: the new-run form's "small" choice, for trying the studio.
+    small_arch: dict = {}
 
     def arch_declarations(self) -> dict[str, Option]:
         """Every arch key, by name, in the order cards record them."""

@@ -11,6 +11,7 @@ class ConditionalTrainer(StandardGANTrainer):
 
 class CGANFamily(Family):
     name = "cgan"
+    small_arch = {"ngf": 16, "ndf": 16}
     title = "Conditional GAN"
     summary = "Class-conditional DCGAN: pick the class, the latent picks the style."
     conditional = True

@@ -275,6 +275,7 @@ class CycleGANTrainer(GANTrainer):
 
 class CycleGANFamily(Family):
     name = "cyclegan"
+    small_arch = {"ngf": 16, "ndf": 16, "n_blocks": 3}
     distributable = False  # its steps index the generator and discriminator ModuleDicts by direction, which DistributedDataParallel does not forward
     title = "CycleGAN"
     summary = "Unpaired image-to-image translation (e.g. horse <-> zebra)."

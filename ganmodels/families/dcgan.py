@@ -130,6 +130,7 @@ class DCGANDiscriminator(nn.Module):
 
 class DCGANFamily(Family):
     name = "dcgan"
+    small_arch = {"ngf": 16, "ndf": 16}
     title = "DCGAN"
     summary = "Deep convolutional GAN (Radford et al. 2015)."
     arch_options = (

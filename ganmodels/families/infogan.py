@@ -151,6 +151,7 @@ class InfoGANTrainer(GANTrainer):
 
 class InfoGANFamily(Family):
     name = "infogan"
+    small_arch = {"ngf": 16, "ndf": 16}
     distributable = False  # its steps freeze and call the discriminator's body, which DistributedDataParallel does not forward
     title = "InfoGAN"
     summary = "Unsupervised codes that learn meaningful factors: digit class, slant, width."

@@ -41,6 +41,7 @@ class MLPDiscriminator(nn.Module):
 
 class MLPFamily(Family):
     name = "mlp"
+    small_arch = {"g_hidden": [128, 256], "d_hidden": [256, 128]}
     title = "MLP GAN"
     summary = "The original fully connected GAN (Goodfellow et al. 2014)."
     arch_options = (

@@ -162,6 +162,7 @@ def train_plain_classifier(
 
 class SGANFamily(Family):
     name = "sgan"
+    small_arch = {"g_hidden": 128, "d_hidden": [256, 128, 64]}
     distributable = False  # its steps call the discriminator's features_and_logits, which DistributedDataParallel does not forward
     title = "Semi-supervised GAN"
     summary = "A digit classifier that learns from 100 labels plus unlabelled images and a GAN."
