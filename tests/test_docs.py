@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,19 @@ def test_each_shipped_model_has_its_history_page_and_its_card_keeps_no_essay(fol
 
     essays = [w for w in long_texts({k: v for k, v in card.items() if k != "description"}, "card")]
     assert not essays, f"{folder.name}: text over 400 characters belongs in {doc}: {essays}"
+
+
+def test_the_layout_names_every_folder_and_module():
+    """The README's Layout section names each top-level folder in git and each module of ganmodels/ and ui/, so a
+    folder or module added or moved without a line there is caught."""
+    text = README.read_text()
+    layout = text[text.index("## Layout"):].split("\n## ", 1)[0]
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: the tracked folders are unknown")
+    folders = sorted({path.split("/")[0] for path in listed.stdout.splitlines() if "/" in path})
+    missing = [f"{name}/" for name in folders if f"`{name}/" not in layout]
+    for package in ("ganmodels", "ui"):
+        missing += [f"{package}/{p.name}" for p in sorted((REPO / package).glob("*.py"))
+                    if p.name != "__init__.py" and f"`{p.name}`" not in layout]
+    assert not missing, "README.md's Layout section does not name: " + ", ".join(missing)
