@@ -67,12 +67,31 @@ def grid(images: torch.Tensor, nrow: int = 5, padding: int = 2, pad_value: float
     return to_pil(g)
 
 
-def upscale(image: Image.Image, min_side: int = 256) -> Image.Image:
-    """Nearest-neighbour enlargement so 28-px digits are visible without blur."""
+# How small pictures are enlarged for the screen: "nearest" keeps every model pixel a sharp square (what a 28-px digit
+# looks best as, and what shows exactly what the model drew); "bicubic" blends neighbours into a smooth picture (a
+# 32-px colour photo enlarged ten times reads as a photo rather than a mosaic of tiles).
+SMOOTHING = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
+
+
+def upscale(image: Image.Image, min_side: int = 256, smoothing: str = "nearest") -> Image.Image:
+    """The picture enlarged by a whole factor until its shorter side is at least `min_side`, resampled the
+    `smoothing` way (a key of SMOOTHING); a picture already that large is returned as it is."""
+    if smoothing not in SMOOTHING:
+        raise ValueError(f"unknown smoothing '{smoothing}'; choose one of {', '.join(SMOOTHING)}")
     factor = max(1, -(-min_side // min(image.size)))
     if factor == 1:
         return image
-    return image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    if smoothing != "nearest" and image.mode not in ("L", "RGB", "RGBA"):  # palette or 1-bit: blend in true colour
+        image = image.convert("RGB")
+    return image.resize((image.width * factor, image.height * factor), SMOOTHING[smoothing])
+
+
+def default_smoothing(channels: int) -> str:
+    """How a model's pictures are enlarged unless the user picks otherwise. Grey models (28-px digits and garments)
+    stay "nearest": sharp strokes on a plain background, and exactly the pixels the model drew. Colour models are 32-px
+    photos of scenes, where nearest enlargement shows a grid of coloured tiles that hides the object; "bicubic"
+    blends them back into a (soft) picture a viewer recognises."""
+    return "bicubic" if channels == 3 else "nearest"
 
 
 def png_bytes(image: Image.Image) -> bytes:

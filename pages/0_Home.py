@@ -15,7 +15,8 @@ from ganmodels.files import modified_ns
 from ganmodels.registry import FAMILIES
 from ui import navigation
 from ui import metric_text
-from ui.common import checkpoint_root, device, get_model, model_catalogue, sidebar_header, without_root
+from ui.common import (checkpoint_root, device, gallery_order, get_model, model_catalogue, picture_smoothing, sidebar_header,
+                       smoothing_control, without_root)
 
 st.set_page_config(page_title="GAN Studio", layout="wide")
 
@@ -47,7 +48,7 @@ def tile(entry: dict) -> None:
     if grid_path is not None:
         step = grid_path.stem.rsplit("_", 1)[-1].lstrip("0") or "0"
         caption = f"Fixed test inputs at step {step}" + (" (rows: A, A→B, B, B→A)" if family.translator else "")
-        st.image(upscale(_open(grid_path), 300), caption=caption, width="stretch", output_format="PNG")
+        st.image(upscale(_open(grid_path), 300, picture_smoothing(card)), caption=caption, width="stretch", output_format="PNG")
     elif family.translator:
         st.info("This model translates photos rather than drawing from random numbers; try it on the CycleGAN page.")
     else:
@@ -56,7 +57,7 @@ def tile(entry: dict) -> None:
         except Exception as exc:  # a generator that loads but cannot run: say so here, keep the gallery going
             st.error(f"Sampling this model failed ({type(exc).__name__}: {exc}).")
         else:
-            st.image(upscale(_open_bytes(data), 300), caption="25 samples from seed 0", width="stretch", output_format="PNG")
+            st.image(upscale(_open_bytes(data), 300, picture_smoothing(card)), caption="25 samples from seed 0", width="stretch", output_format="PNG")
 
     for page in navigation.TOOLS:
         if page.link_label and page.accepts(family, card.arch):
@@ -111,6 +112,7 @@ st.markdown(
     "see how they learned, and compare them."
 )
 sidebar_header()
+smoothing_control()
 st.caption(f"Models run on: {describe_device(device())}")
 
 st.subheader("What you can do")
@@ -123,7 +125,7 @@ for i, page in enumerate(navigation.TOOLS):
 
 st.header("Models")
 root = checkpoint_root()
-catalogue = model_catalogue(str(root))
+catalogue = gallery_order(model_catalogue(str(root)))
 if not catalogue:
     st.warning("No checkpoints found. Train a model and publish it into checkpoints/ (see the README), "
                "or drop a generator file (.safetensors or .pth) into that folder.")

@@ -9,7 +9,7 @@ from ganmodels.images import grid, to_pil
 from ganmodels.latent import interpolate, vector_arithmetic
 from ganmodels.samples import grid_columns, sample_labels
 from ui import explorer_state, live_explorer, navigation, presenter, slide_pictures
-from ui.common import model_stamp, page_model, scroll_to_top, show_image
+from ui.common import model_stamp, page_model, picture_smoothing, scroll_to_top, show_image, smoothing_control
 from ui.nearest_images import nearest_images_section
 from ui.own_image import own_image_section
 
@@ -34,11 +34,11 @@ def samples(path: str, stamp: float, seed: int, n: int, psi: float | None, label
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def walk(path: str, stamp: float, start: int, end: int, steps: int, method: str, psi: float | None, label: int | None,
-         _model) -> tuple[torch.Tensor, bytes]:
+         smoothing: str, _model) -> tuple[torch.Tensor, bytes]:
     """The walk's frames and its slide-sized GIF (encoding it is the slow part), kept per model and setting."""
     latents = interpolate(_model.latents(start, 1, psi), _model.latents(end, 1, psi), steps, method)
     images = _model.generate(latents, sample_labels(_model.card, steps, label))
-    return images, slide_pictures.walk_gif(images)
+    return images, slide_pictures.walk_gif(images, smoothing=smoothing)
 
 
 def slider_keys(mode: str, count: int) -> list[str]:
@@ -141,6 +141,8 @@ model = page_model(
     page=navigation.LATENT_EXPLORER,
 )
 card = model.card
+smoothing_control()
+smooth = picture_smoothing(card)
 count = explorer_state.slider_count(card)
 conditional = model.family.conditional
 names = explorer_state.class_names(card) if conditional else []
@@ -224,7 +226,7 @@ def explorer_image(model, seed: int, psi_option, label: int | None) -> None:
     moved = sum(1 for v in offsets.values() if v)
     caption = source + (f" · class {names[label]}" if label is not None else "") + (f" · {moved} slider(s) moved" if moved else "")
     with picture_col:
-        show_image(image, caption, f"{card.id}_seed{seed}.png", key="lx_dl_image", min_side=320)
+        show_image(image, caption, f"{card.id}_seed{seed}.png", key="lx_dl_image", min_side=320, smoothing=smooth)
         st.download_button("Download this latent", explorer_state.encode_latent(card.id, latent, seed, psi, label),
                            file_name=f"{card.id}_seed{seed}_latent.json", mime="application/json", key="lx_dl_latent",
                            help="A small file with the exact numbers behind this picture; upload it below to get it back.")
@@ -265,8 +267,8 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
     latents = model.latents(seed, n, psi)
     images = samples(str(model.path), model_stamp(model), seed, n, psi, label, model)
     nrow = grid_columns(n)
-    show_image(slide_pictures.numbered_grid(images, nrow, min_side=360), f"Samples 1 to {n}, numbered left to right, top to bottom",
-               f"{card.id}_seed{seed}_grid{n}.png", key="lx_dl_grid", min_side=360)
+    show_image(slide_pictures.numbered_grid(images, nrow, min_side=360, smoothing=smooth), f"Samples 1 to {n}, numbered left to right, top to bottom",
+               f"{card.id}_seed{seed}_grid{n}.png", key="lx_dl_grid", min_side=360, smoothing=smooth)
 
     st.subheader("Latent arithmetic: A − B + C")
     st.caption("Pictures are points in the latent space, so you can add and subtract them. The classic example: "
@@ -292,7 +294,7 @@ def sample_grid_and_arithmetic(model, seed: int, psi, label) -> None:
                        parts["C"].mean(0, keepdim=True), result])
     shown = model.generate(strip, labels_for(4))
     show_image(grid(shown, 4), "A, B, C (each averaged) and the result A − B + C", f"{card.id}_arithmetic.png",
-               key="lx_dl_arith", min_side=200)
+               key="lx_dl_arith", min_side=200, smoothing=smooth)
     if st.button("Explore the result with the sliders", key="lx_use_result", on_click=use_latent,
                  args=(card.id, result, "A − B + C", count), icon=":material/arrow_upward:",
                  help="Makes the result the picture at the top of the page and scrolls up to it."):
@@ -319,9 +321,9 @@ def interpolation(model, seed: int, psi, label) -> None:
     end = int(cols[1].number_input("To seed", min_value=0, max_value=explorer_state.MAX_SEED, step=1, key="lx_to"))
     steps = cols[2].slider("Steps", 3, 16, 8, key="lx_steps")
     method = cols[3].radio("Path", ("slerp", "lerp"), horizontal=True, key="lx_method", format_func=WALK_NAMES.get)
-    images, animation = walk(str(model.path), model_stamp(model), start, end, steps, method, psi, label, model)
+    images, animation = walk(str(model.path), model_stamp(model), start, end, steps, method, psi, label, smooth, model)
     show_image(grid(images, steps), f"Seed {start} → seed {end}, {steps} steps ({method})",
-               f"{card.id}_seed{start}_to_{end}.png", key="lx_dl_strip", min_side=96)
+               f"{card.id}_seed{start}_to_{end}.png", key="lx_dl_strip", min_side=96, smoothing=smooth)
     # at its own width: Streamlit shrinks a wider image by re-encoding it, which keeps only a GIF's first frame
     st.image(animation, caption="The same walk as an animation", width="content")
     st.download_button("Download GIF", animation, file_name=f"{card.id}_seed{start}_to_{end}.gif", mime="image/gif",

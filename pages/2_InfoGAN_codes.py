@@ -6,7 +6,7 @@ import streamlit as st
 from ganmodels import samples
 from ganmodels.images import grid, to_pil
 from ui import explorer_state, live_explorer, metric_text, navigation
-from ui.common import model_stamp, page_model, show_image
+from ui.common import model_stamp, page_model, picture_smoothing, show_image, smoothing_control
 
 st.set_page_config(page_title="InfoGAN codes · GAN Studio", layout="wide")
 
@@ -18,6 +18,8 @@ model = page_model(
     page=navigation.INFOGAN_CODES,
 )
 card = model.card
+smoothing_control()
+smooth = picture_smoothing(card)
 codes = samples.infogan_codes(card)
 meaning = metric_text.category_meaning(card)
 num_categories = codes["num_categories"]
@@ -78,7 +80,7 @@ def live_output(model, noise, seed: int) -> None:
     image = to_pil(model.generate(latent)[0])
     caption = f"{category_name(category)} · " + ", ".join(f"{n} = {v:+.1f}" for n, v in zip(cont_names, values))
     with picture:
-        show_image(image, caption, f"{card.id}_seed{seed}_code{category}.png", key="ic_dl_image", min_side=320)
+        show_image(image, caption, f"{card.id}_seed{seed}_code{category}.png", key="ic_dl_image", min_side=320, smoothing=smooth)
 
 
 if drawing.browser:
@@ -108,7 +110,7 @@ def traversal(model, noise, seed: int) -> None:
     sweep = cont_names[code_index] if code_index is not None else "none"
     caption = f"Rows: {codes['categorical']} 0 to {num_categories - 1}" + (
         f"; columns: {sweep} from {low:+.1f} to {high:+.1f}" if code_index is not None else "")
-    show_image(grid(images, nrow), caption, f"{card.id}_seed{seed}_traversal_{sweep}.png", key="ic_dl_grid", min_side=420)
+    show_image(grid(images, nrow), caption, f"{card.id}_seed{seed}_traversal_{sweep}.png", key="ic_dl_grid", min_side=420, smoothing=smooth)
     if meaning:
         st.caption("Rows, top to bottom, mostly draw: " + ", ".join(meaning.get(v, "?") for v in range(num_categories)))
 

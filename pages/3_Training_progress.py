@@ -14,7 +14,7 @@ from ganmodels.registry import FAMILIES
 from ganmodels.runs import RunInfo, list_runs, live_status, read_card_cached, read_losses_incremental, run_status
 from ui import access, metric_text, new_run, presenter, run_progress
 from ui.charts import loss_figure, quality_keys, snapshot_metrics_figure
-from ui.common import checkpoint_root, runs_root, show_image, sidebar_header
+from ui.common import checkpoint_root, picture_smoothing, runs_root, show_image, sidebar_header, smoothing_control
 
 st.set_page_config(page_title="Training progress · GAN Studio", layout="wide")
 
@@ -85,7 +85,8 @@ def new_run_form(expanded: bool) -> None:
             data_root = st.text_input(
                 "Data folder", key="nr_root",
                 placeholder="empty: this machine's offline copy of the dataset (see the README)",
-                help="MNIST and Fashion-MNIST: the folder with their IDX files. A folder of images: the folder itself; "
+                help="MNIST and Fashion-MNIST: the folder with their IDX files. CIFAR-10: the folder that holds train/<class>/ "
+                     "and test/<class>/ (empty: ../shared/data/cifar10). A folder of images: the folder itself; "
                      "for CycleGAN the folder that holds trainA and trainB (empty: the offline horse2zebra copy). The few "
                      "examples shipped in examples/ are for trying the pages, too few to train on.")
             a, b, c = st.columns(3)
@@ -95,7 +96,7 @@ def new_run_form(expanded: bool) -> None:
                                             help="Empty takes eight evenly spaced snapshots.")
             image_size = c.number_input("Image size (pixels)", min_value=16, max_value=512, value=None, step=4, key="nr_size",
                                         placeholder="the family's default",
-                                        help="Empty uses the family's default: 28 for digits, 64 for image folders, 128 for CycleGAN.")
+                                        help="Empty uses the family's default: 28 for digits, 32 for CIFAR-10, 64 for image folders, 128 for CycleGAN.")
             small = st.checkbox("Small model: trains in minutes on a CPU, at lower quality", key="nr_small")
             name = st.text_input("Run name", key="nr_name", placeholder="empty: an automatic name such as dcgan-mnist-1",
                                  help="Letters, digits, '-', '_' and '.'; it becomes the folder name under runs/.")
@@ -205,7 +206,7 @@ def show_snapshot(folder: Path, card, snaps: list[dict], status: str) -> int | N
             st.warning(f"The grid image of step {step:,} is missing or unreadable ({grid_path.name}).")
         else:
             show_image(img, f"Fixed-noise grid at step {step:,}{epoch_text}", f"{card.id}-step_{step:07d}.png",
-                       key=f"dl_{key}", min_side=384)
+                       key=f"dl_{key}", min_side=384, smoothing=picture_smoothing(card))
     with numbers:
         st.metric("Step", f"{step:,}")
         if isinstance(epoch, (int, float)):
@@ -286,6 +287,7 @@ st.title("Training progress")
 st.caption("Watch a GAN learn: the same random inputs drawn at each saved moment of training, the losses of its two "
            "networks, and measurements taken along the way. Start a new training run below.")
 sidebar_header()
+smoothing_control()
 new_run.reap_children()
 access.start_run_watcher(runs_root)
 

@@ -8,7 +8,8 @@ from ganmodels.samples import grid_columns
 from ganmodels.images import grid
 from ui import comparison, explorer_state, metric_text
 from ui.charts import metric_bars
-from ui.common import checkpoint_root, get_model, model_catalogue, show_image, sidebar_header
+from ui.common import (checkpoint_root, get_model, model_catalogue, picture_smoothing, show_image, sidebar_header,
+                       smoothing_control)
 
 st.set_page_config(page_title="Compare checkpoints · GAN Studio", layout="wide")
 
@@ -20,6 +21,7 @@ st.title("Compare checkpoints")
 st.caption("Feed exactly the same random numbers to several generators, or to one generator at different moments of "
            "its training, and see how their pictures differ. Below, their measured quality side by side.")
 sidebar_header()
+smoothing_control()
 
 root = checkpoint_root()
 entries = comparison.compare_entries(model_catalogue(str(root)))
@@ -40,9 +42,20 @@ chosen = st.multiselect("Checkpoints and snapshots to compare", list(by_label), 
                         max_selections=MAX_COLUMNS,
                         help="'@ final' is the model as shipped (for some, the mean of its last snapshots, as the label says); "
                              "'@ step N' is its generator as it stood at step N of training.")
-controls = st.columns(2)
+# The class picker takes the names of the first conditional model chosen; other conditional models draw the same
+# class number where they have it.
+class_names = next((by_label[label].classes for label in chosen if by_label[label].classes), [])
+controls = st.columns(3 if class_names else 2)
 seed = int(controls[0].number_input("Seed", min_value=0, max_value=explorer_state.MAX_SEED, value=0, step=1, key="cmp_seed"))
 n = controls[1].slider("Samples per model", 1, 25, 9, key="cmp_n")
+class_label = None
+if class_names:
+    class_options = [None] + list(range(len(class_names)))
+    if st.session_state.get("cmp_class") not in class_options:
+        st.session_state.cmp_class = None
+    class_label = controls[2].selectbox("Class", class_options, key="cmp_class",
+                                        format_func=lambda i: "Every class in turn" if i is None else class_names[i],
+                                        help="Conditional models draw the class you ask for; the others ignore it.")
 
 if len(chosen) < 2:
     st.info("Choose at least two entries to compare them side by side.")
@@ -62,7 +75,7 @@ if selected:
             else:
                 models.append(get_model(entry.path, entry.weights))  # shows why in this column on failure
     try:
-        samples = comparison.compare_samples(models, seed, n)
+        samples = comparison.compare_samples(models, seed, n, class_label)
     except Exception as exc:  # a model that loads but cannot sample: say so, keep the page
         st.error(f"Sampling failed ({type(exc).__name__}: {exc}).")
         samples = [None] * len(models)
@@ -85,8 +98,11 @@ if selected:
                 continue
             safe = entry.label.replace(" @ ", "_").replace(" ", "_").replace("(", "").replace(")", "")
             show_image(grid(images, grid_columns(n)), sample.note, f"{safe}_seed{seed}.png",
-                       key=f"cmp_dl_{entry.label}", min_side=240)
-            if sample.labels is not None:
+                       key=f"cmp_dl_{entry.label}", min_side=240, smoothing=picture_smoothing(model.card))
+            if sample.labels is not None and class_label is not None and bool((sample.labels == class_label).all()):
+                own = entry.classes[class_label] if class_label < len(entry.classes) else str(class_label)
+                st.caption(f"Conditional model: every sample is its class {own}.")
+            elif sample.labels is not None:
                 st.caption("Conditional model: samples cycle through its classes in order.")
 
 st.header("Measured quality")

@@ -214,6 +214,45 @@ def tiny_checkpoints(tmp_path_factory) -> Path:
     return build_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
 
 
+COLOUR_FAMILIES = ("acgan", "dcgan")  # as the CIFAR-10 models: a class-conditional and an unconditional one
+COLOUR_GAIN = 800.0
+
+
+def build_tiny_colour_checkpoints(root: Path) -> Path:
+    """Random-weight 32-px RGB checkpoints as a CIFAR-10 run publishes them (dataset 'cifar10' with its ten class
+    names in label order): tiny-colour-acgan (conditional) and tiny-colour-dcgan."""
+    from ganmodels.cards import ModelCard
+    from ganmodels.checkpoint import save_model_folder
+    from ganmodels.data import CLASS_NAMES
+    from ganmodels.registry import FAMILIES
+
+    torch.manual_seed(2)
+    for name in COLOUR_FAMILIES:
+        family = FAMILIES[name]
+        arch = {**family.default_arch(32, 3, 10), **TINY_ARCH[name]}
+        card = ModelCard(id=f"tiny-colour-{name}", family=name, arch=arch, title=f"Tiny colour {family.title}",
+                         dataset={"name": "cifar10", "classes": CLASS_NAMES["cifar10"]},
+                         metrics={"coverage_entropy_ratio": 0.5})
+        companions = {}
+        if family.discriminator_classifies:
+            companions = {"classifier": family.build_discriminator(arch).eval(), "baseline": family.build_discriminator(arch).eval()}
+        G = family.build_generator(arch).eval()
+        last = [m for m in G.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
+        with torch.no_grad():  # random weights draw near-grey pictures; a louder last layer makes the channels differ
+            last.weight.mul_(COLOUR_GAIN)
+        save_model_folder(root / card.id, card, G, companions)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_colour_checkpoints(tiny_checkpoints, tmp_path_factory) -> Path:
+    """The tiny colour checkpoints beside (links to) every tiny grey one, as a checkpoints/ folder would mix them."""
+    root = tmp_path_factory.mktemp("colour-checkpoints")
+    for folder in tiny_checkpoints.iterdir():
+        (root / folder.name).symlink_to(folder.resolve())
+    return build_tiny_colour_checkpoints(root)
+
+
 def examples_dcgan_file(path: Path, nz: int = 16, ngf: int = 8, nc: int = 1) -> Path:
     """A random-weight generator as pytorch/examples dcgan/main.py saves it (bare state dict, keys main.0 ...
     main.12, 64 px), with non-trivial BatchNorm statistics so eval mode is really exercised: a dropped-in file."""

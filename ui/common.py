@@ -11,7 +11,7 @@ from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import CheckpointError, LoadedModel, list_checkpoints, load_model
 from ganmodels.device import describe_device, pick_device, set_cpu_threads
 from ganmodels.files import modified_ns
-from ganmodels.images import png_bytes, upscale
+from ganmodels.images import SMOOTHING, default_smoothing, png_bytes, upscale
 from ganmodels.registry import FAMILIES
 from ui import access
 from ui import presenter
@@ -95,6 +95,19 @@ def model_catalogue(root: str) -> list[dict]:
     return out
 
 
+def is_colour_generator(entry: dict) -> bool:
+    """A catalogue entry whose card says it draws colour pictures from random numbers (3 channels, not a translator)."""
+    family = FAMILIES.get(entry.get("family"))
+    arch = entry.get("arch") if isinstance(entry.get("arch"), dict) else {}
+    return family is not None and not family.translator and arch.get("channels") == 3
+
+
+def gallery_order(catalogue: list[dict]) -> list[dict]:
+    """The home gallery's order: colour generators first, because their samples show a newcomer most at a glance,
+    then every other entry in the catalogue's own order (the sort is stable)."""
+    return sorted(catalogue, key=lambda entry: not is_colour_generator(entry))
+
+
 def best_model(catalogue: list[dict]) -> str:
     """The id a page opens with: the measured model closest to real data (the best first impression), else the first."""
     def distance(entry: dict) -> float:
@@ -157,10 +170,44 @@ def sidebar_header() -> None:
     presenter.controls()
 
 
-def show_image(image, caption: str, filename: str, key: str, min_side: int = 256) -> None:
-    """An image, enlarged crisply for small digits, with its own download buttons: the picture as shown (what goes
-    on a slide) and, when it was enlarged, the model's own pixels."""
-    big = upscale(image, min_side)
+SMOOTHING_KEY = "picture_smoothing"  # the user's choice, kept across pages (a widget's own key is dropped off-page)
+SMOOTHING_CHOICES = {
+    "auto": "Automatic: sharp for grey models, smooth for colour ones",
+    "nearest": "Sharp pixels (nearest)",
+    "bicubic": "Smooth (bicubic)",
+}
+
+
+def _keep_smoothing() -> None:
+    st.session_state[SMOOTHING_KEY] = st.session_state[f"{SMOOTHING_KEY}_choice"]
+
+
+def smoothing_control() -> None:
+    """The sidebar choice of how small pictures are enlarged, shared by every page that draws samples."""
+    chosen = st.session_state.get(SMOOTHING_KEY, "auto")
+    st.session_state[f"{SMOOTHING_KEY}_choice"] = chosen if chosen in SMOOTHING_CHOICES else "auto"
+    st.sidebar.radio("Enlarge small pictures", list(SMOOTHING_CHOICES), format_func=SMOOTHING_CHOICES.get,
+                     key=f"{SMOOTHING_KEY}_choice", on_change=_keep_smoothing,
+                     help="Models draw tiny pictures (28 or 32 pixels a side). Sharp pixels show exactly what the model "
+                          "drew; smooth blends neighbouring pixels, which suits small colour photos.")
+
+
+def picture_smoothing(card=None) -> str:
+    """"nearest" or "bicubic" for this model's pictures: the user's choice, or the model's default
+    (ganmodels.images.default_smoothing) when it is automatic."""
+    chosen = st.session_state.get(SMOOTHING_KEY, "auto")
+    if chosen in SMOOTHING:
+        return chosen
+    try:
+        return default_smoothing(card.channels) if card is not None else "nearest"
+    except (KeyError, TypeError, ValueError):  # a dropped-in card without channels
+        return "nearest"
+
+
+def show_image(image, caption: str, filename: str, key: str, min_side: int = 256, smoothing: str = "nearest") -> None:
+    """An image, enlarged (sharp or smooth, see ganmodels.images.upscale) for small pictures, with its own download
+    buttons: the picture as shown (what goes on a slide) and, when it was enlarged, the model's own pixels."""
+    big = upscale(image, min_side, smoothing)
     # PNG, not the automatic JPEG: lossy compression smears enlarged pixels and would differ from the download.
     st.image(big, caption=caption, width="stretch" if big.width > 400 else big.width, output_format="PNG")
     st.download_button("Download PNG", png_bytes(big), file_name=filename, mime="image/png", key=key,

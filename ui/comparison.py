@@ -9,7 +9,9 @@ import torch
 
 from ganmodels.cards import CardError, read_card
 from ganmodels.checkpoint import LoadedModel
+from ganmodels.registry import FAMILIES
 from ganmodels.samples import sample_labels
+from ui.explorer_state import class_names
 from ui.metric_text import METRICS, numeric_metrics
 
 
@@ -25,6 +27,7 @@ class CompareEntry:
     metrics: dict = field(default_factory=dict)
     error: str | None = None
     dataset: str = ""  # what its metrics were measured against: distances on different datasets do not compare
+    classes: list[str] = field(default_factory=list)  # a conditional model's class names (empty otherwise)
 
 
 def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
@@ -47,13 +50,16 @@ def compare_entries(catalogue: list[dict]) -> list[CompareEntry]:
         else:
             label = f"{card.id} @ final" + (f" (step {final_step})" if final_step else "")
         dataset = str(card.dataset.get("name", ""))
-        out.append(CompareEntry(label, str(path), card.id, None, final_step, dict(card.metrics), dataset=dataset))
+        family = FAMILIES.get(card.family)
+        classes = class_names(card) if family is not None and family.conditional else []
+        out.append(CompareEntry(label, str(path), card.id, None, final_step, dict(card.metrics), dataset=dataset,
+                                classes=classes))
         for snap in sorted(card.snapshots, key=lambda s: s.get("step", 0)):
             weights = snap.get("weights")
             if not weights or weights == card.weights:
                 continue  # dropped when published, or the final generator itself
             out.append(CompareEntry(f"{card.id} @ step {snap.get('step')}", str(path), card.id, weights,
-                                    snap.get("step"), dict(snap.get("metrics") or {}), dataset=dataset))
+                                    snap.get("step"), dict(snap.get("metrics") or {}), dataset=dataset, classes=classes))
     return out
 
 
@@ -70,8 +76,9 @@ class CompareSamples:
     note: str
 
 
-def compare_samples(models: list[LoadedModel | None], seed: int, n: int) -> list[CompareSamples | None]:
-    """The same seed for every model; the same latent tensor wherever the layout allows it.
+def compare_samples(models: list[LoadedModel | None], seed: int, n: int, label: int | None = None) -> list[CompareSamples | None]:
+    """The same seed for every model; the same latent tensor wherever the layout allows it. Conditional models draw
+    class `label` where they have it, else every class in turn.
 
     The reference layout is the first image model's. None models (failed loads) give None.
     """
@@ -86,7 +93,8 @@ def compare_samples(models: list[LoadedModel | None], seed: int, n: int) -> list
         if model.family.translator:
             out.append(CompareSamples(None, None, False, "A CycleGAN turns photos into photos; it takes no latent, so it is skipped here."))
             continue
-        labels = sample_labels(model.card, n)
+        has_label = label is not None and 0 <= label < int(model.card.arch.get("num_classes") or 0)
+        labels = sample_labels(model.card, n, label if has_label else None)
         if latent_layout(model) == ref_layout:
             note = "Same latent as the other columns." if model is not reference else f"Reference latent: seed {seed}."
             out.append(CompareSamples(ref_latents, labels, True, note))

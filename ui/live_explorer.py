@@ -19,6 +19,7 @@ from ganmodels import latent_directions, samples
 from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import png_bytes, to_pil, upscale
 from ui import explorer_state, live_canvas
+from ui.common import picture_smoothing
 
 RENDER_PARAM = "render"
 DISPLAY_SIZE = 320
@@ -217,7 +218,8 @@ def _explorer_fragment(model: LoadedModel, seed: int, path: DrawingPath, hooks: 
         slider_names = [f"Latent number {i + 1}" for i in range(count)]
     spec = {
         "model_url": path.url, "model_key": path.exported.key, "latent_size": size, "takes_label": path.exported.takes_label,
-        "display_size": DISPLAY_SIZE, "bases": bases, "base_labels": base_labels, "base_index": base_index,
+        "display_size": DISPLAY_SIZE, "smoothing": picture_smoothing(card), "bases": bases, "base_labels": base_labels,
+        "base_index": base_index,
         "base_title": "Truncation",
         "sliders": [{"name": n, "min": -OFFSET_RANGE, "max": OFFSET_RANGE, "step": STEP} for n in slider_names],
         "values": [offsets[i] for i in range(count)], "directions": rows,
@@ -260,17 +262,19 @@ def write_explorer_url(state: explorer_state.ExplorerState) -> None:
     st.caption("The address bar now holds this exact picture: copy the URL to share it.")
 
 
-def _png(model: LoadedModel, latent: torch.Tensor, label: int | None, side: int | None = DISPLAY_SIZE) -> bytes:
+def _png(model: LoadedModel, latent: torch.Tensor, label: int | None, side: int | None = DISPLAY_SIZE,
+         smoothing: str = "nearest") -> bytes:
     """The download, drawn by torch when it is asked for (not on every release): as shown, or the model's own pixels
     when `side` is None (as ui.common.show_image offers them)."""
     image = to_pil(model.generate(latent, None if label is None else [label])[0])
-    return png_bytes(upscale(image, side) if side else image)
+    return png_bytes(upscale(image, side, smoothing) if side else image)
 
 
 def _downloads(model: LoadedModel, latent: torch.Tensor, label: int | None, filename: str, key: str) -> None:
     """Download PNG (as shown) and the model's own pixels, both drawn by torch only when clicked."""
     side = model.card.image_size
-    st.download_button("Download PNG", functools.partial(_png, model, latent, label), file_name=filename, mime="image/png",
+    shown = functools.partial(_png, model, latent, label, DISPLAY_SIZE, picture_smoothing(model.card))
+    st.download_button("Download PNG", shown, file_name=filename, mime="image/png",
                        key=key, on_click="ignore", help="The picture as shown, drawn by the server from the same numbers.")
     if side < DISPLAY_SIZE:
         stem, _, ext = filename.rpartition(".")
@@ -311,7 +315,8 @@ def _infogan_fragment(model, noise, seed, path, category_name, reset_codes) -> N
     base[0, :z_dim] = noise.reshape(-1)  # the browser writes the one-hot category and the codes after the noise
     spec = {
         "model_url": path.url, "model_key": path.exported.key, "latent_size": model.latent_size,
-        "takes_label": path.exported.takes_label, "display_size": DISPLAY_SIZE, "bases": [_vector(base)], "base_labels": None,
+        "takes_label": path.exported.takes_label, "display_size": DISPLAY_SIZE, "smoothing": picture_smoothing(card),
+        "bases": [_vector(base)], "base_labels": None,
         "base_index": 0,
         "sliders": [{"name": f"Continuous code {n}", "min": -CODE_RANGE, "max": CODE_RANGE, "step": STEP} for n in names],
         "values": values, "directions": _unit_rows([z_dim + k + j for j in range(len(names))], model.latent_size),

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganmodels.data import DatasetError, default_root, find_idx_file, list_images
+from ganmodels.data import (FOLDER_DATASETS, IDX_DATASETS, NATIVE_SIZES, DatasetError, class_folders, default_root, find_idx_file,
+                            list_images, split_folder)
 from ganmodels.files import CARD_NAME
 from ganmodels.registry import FAMILIES
 from ganmodels.runs import pid_alive
@@ -22,7 +23,8 @@ from ui.run_progress import log_tail
 from ui.server_limits import LimitError, Limits, check_data_root, check_training_memory
 
 
-DATASETS = {"mnist": "MNIST digits", "fashion-mnist": "Fashion-MNIST clothes", "image-folder": "A folder of images"}
+DATASETS = {"mnist": "MNIST digits", "fashion-mnist": "Fashion-MNIST clothes",
+            "cifar10": "CIFAR-10 colour photos (32 px, 10 classes)", "image-folder": "A folder of images"}
 
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -121,12 +123,20 @@ def check_dataset(family: str, dataset: str, data_root: str | None) -> Path:
             return root
         if dataset == "image-folder":
             if fam.needs_labels:
-                raise DatasetError(f"{fam.title} needs class labels: choose MNIST or Fashion-MNIST.")
+                raise DatasetError(f"{fam.title} needs class labels: choose MNIST, Fashion-MNIST or CIFAR-10.")
             if not data_root:
                 raise DatasetError("Give the folder that holds the images.")
             list_images(data_root)
             return Path(data_root)
         root = Path(data_root) if data_root else default_root(dataset)
+        if dataset in FOLDER_DATASETS:
+            if not root.is_dir():
+                raise DatasetError(f"{DATASETS[dataset]} not found at {root}; give the folder that holds train/<class>/ "
+                                   "and test/<class>/ sub-folders of images (see the README)")
+            for split in fam.data_splits:
+                for folder in class_folders(split_folder(root, split)):
+                    list_images(folder)
+            return root
         if not root.is_dir():
             hint = " (on Debian: apt-get install dataset-fashion-mnist)" if dataset == "fashion-mnist" else ""
             raise DatasetError(f"{DATASETS[dataset]} not found at {root}{hint}; give the folder with its IDX files")
@@ -186,8 +196,8 @@ def check_capped(family: str, dataset: str, steps: int, snapshot_every: int, dat
 def request_arch(family: str, dataset: str, image_size: int | None, small: bool) -> tuple[dict, int]:
     """(the architecture a run of the form would build, its image size), as ganmodels.train chooses them."""
     fam = FAMILIES[family]
-    channels = 1 if dataset in ("mnist", "fashion-mnist") else 3
-    size = int(image_size or 0) or (128 if fam.translator else 28 if dataset in ("mnist", "fashion-mnist") else 64)
+    channels = 1 if dataset in IDX_DATASETS else 3
+    size = int(image_size or 0) or (128 if fam.translator else NATIVE_SIZES.get(dataset, 64))
     arch = {**fam.default_arch(size, channels, 10), **(fam.small_arch if small else {})}
     return arch, size
 

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ganmodels.data import FASHION_DEBIAN, IMAGE_SUFFIXES, default_root, find_idx_file
+from ganmodels.data import FASHION_DEBIAN, FOLDER_DATASETS, IMAGE_SUFFIXES, default_root, find_idx_file
 from ganmodels.limits import MAX_WEIGHTS, weight_count
 from ganmodels.registry import FAMILIES
 
@@ -138,6 +138,12 @@ def data_bytes(family: str, dataset: str, data_root: str | None, image_size: int
     if dataset == "image-folder":
         return image_count(Path(data_root)) * 3 * image_size * image_size if data_root else 0
     root = Path(data_root) if data_root else default_root(dataset)
+    if dataset in FOLDER_DATASETS:  # class folders (CIFAR-10): <split>/<class>/ images, kept as uint8 RGB
+        count = 0
+        for split in fam.data_splits:
+            if (root / split).is_dir():
+                count += sum(image_count(c) for c in (root / split).iterdir() if c.is_dir())
+        return count * 3 * image_size * image_size
     count = 0
     for split in fam.data_splits:
         prefix = "train" if split == "train" else "t10k"

@@ -10,14 +10,15 @@ from ganmodels.images import gif_bytes, grid, to_pil, upscale
 from ganmodels.latent import slerp
 
 
-def numbered_grid(images: torch.Tensor, nrow: int, min_side: int = 360, padding: int = 2) -> Image.Image:
+def numbered_grid(images: torch.Tensor, nrow: int, min_side: int = 360, padding: int = 2,
+                  smoothing: str = "nearest") -> Image.Image:
     """A sample grid enlarged to at least `min_side` px with each tile's number (1, 2, ... left to right, top to
     bottom) in its corner, so "pick samples by number" can be followed from the picture alone."""
     from PIL import ImageDraw, ImageFont
 
     sheet = grid(images, nrow, padding=padding)
     factor = max(1, -(-min_side // min(sheet.size)))
-    big = upscale(sheet, min_side).convert("RGB")
+    big = upscale(sheet, min_side, smoothing).convert("RGB")
     h, w = images.shape[-2:]
     draw = ImageDraw.Draw(big)
     font = ImageFont.load_default(size=max(11, min(h, w) * factor // 4))
@@ -33,9 +34,9 @@ def numbered_grid(images: torch.Tensor, nrow: int, min_side: int = 360, padding:
 SLIDE_GIF_SIDE = 480  # px: big enough to fill a slide without visible blur from the projector's own scaling
 
 
-def walk_gif(images: torch.Tensor, side: int = SLIDE_GIF_SIDE, duration_ms: int = 120) -> bytes:
-    """An interpolation walk as a looping GIF whose frames are at least `side` px, enlarged crisply."""
-    return gif_bytes([upscale(to_pil(img), side) for img in images], duration_ms=duration_ms)
+def walk_gif(images: torch.Tensor, side: int = SLIDE_GIF_SIDE, duration_ms: int = 120, smoothing: str = "nearest") -> bytes:
+    """An interpolation walk as a looping GIF whose frames are at least `side` px, enlarged the `smoothing` way."""
+    return gif_bytes([upscale(to_pil(img), side, smoothing) for img in images], duration_ms=duration_ms)
 
 
 WALK_SEEDS = 8  # a presenter's walk visits seeds start .. start+7, then returns to start: a loop with no jump
