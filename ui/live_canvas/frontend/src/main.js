@@ -6,7 +6,8 @@
 // truncation option (Python draws them with torch, so truncation's resampling is torch's own), the slider
 // directions as rows of the latent's length (principal directions, or unit vectors for raw dimensions and InfoGAN
 // codes), an optional picker (a class fed to the `label` input, or a one-hot code written into the latent), and the
-// control values Python holds. The latent is latent = base + sum_i value_i * direction_i in float32, as
+// control values Python holds, and how the picture is enlarged (`smoothing`: "nearest" or "bicubic"). The latent
+// is latent = base + sum_i value_i * direction_i in float32, as
 // ganmodels.explore.apply_offsets computes it.
 //
 // Streamlit's component protocol is a handful of postMessage calls; they are written here rather than pulling in
@@ -22,6 +23,7 @@ const setFrameHeight = () => post("streamlit:setFrameHeight", { height: Math.cei
 const live = (window.__liveCanvas = {
   ready: false, inputs: 0, draws: 0, drawsWhileDragging: 0, latencies: [], loadMs: null, firstDrawAt: null, error: null,
   fallback: null, lastOutput: null, lastLatent: null, lastLabel: null, lastDims: null, lastModel: null, sent: 0,
+  smoothing: null,
 });
 
 const canvas = document.getElementById("canvas");
@@ -205,8 +207,14 @@ function paint(image) {
     canvas.height = h * scale;
     setFrameHeight();
   }
+  // "nearest" keeps each model pixel a sharp square (and the CSS keeps it sharp if the page scales the canvas);
+  // "bicubic" lets the browser blend neighbours at its highest quality, as the server's PIL bicubic does.
+  const smooth = args.smoothing === "bicubic";
   const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingEnabled = false;
+  ctx.imageSmoothingEnabled = smooth;
+  if (smooth) ctx.imageSmoothingQuality = "high";
+  canvas.classList.toggle("smooth", smooth);
+  live.smoothing = smooth ? "bicubic" : "nearest";
   ctx.drawImage(offscreen, 0, 0, canvas.width, canvas.height);
 }
 
