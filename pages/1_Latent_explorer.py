@@ -180,7 +180,7 @@ else:
                                  help="This model was trained with labels, so you can ask for a class.")
 labels_for = (lambda n: sample_labels(card, n, label)) if conditional else (lambda n: None)
 if presenter.active():  # a projector or a stand: the picture walks by itself, the controls stay below
-    presenter.latent_walk(model, psi, label, start=seed)
+    presenter.latent_walk(model, psi, label, start=seed, smoothing=smooth)
 
 
 @st.fragment

@@ -334,7 +334,7 @@ if run.status == "stopped":
     show_stopped(run.folder)
 
 if presenter.active():  # a projector or a stand: the snapshots play by themselves, the details stay below
-    presenter.snapshot_loop(run.folder, run_progress.snapshots(card))
+    presenter.snapshot_loop(run.folder, run_progress.snapshots(card), picture_smoothing(card))
 st.fragment(run_every=REFRESH_SECONDS if run.status == "running" else None)(show_run)(run.folder, run.status)
 
 commands = None if access.is_public() else run_progress.training_commands(card)  # they name server paths

@@ -20,9 +20,10 @@ from ganmodels import runs
 from ganmodels.cards import read_card
 from ganmodels.data import CLASS_NAMES
 from ganmodels.images import default_smoothing, grid, upscale
-from ui import live_canvas, new_run, run_progress
+from ui import new_run, run_progress
 from ui.common import gallery_order
 
+from test_live_explorer import fresh_exports  # noqa: F401 - a fixture
 from test_pages_train_translate import wait_for
 
 HOME, EXPLORER, COMPARE, PROGRESS = ("app.py", "pages/1_Latent_explorer.py", "pages/4_Compare_checkpoints.py",
@@ -136,6 +137,12 @@ def test_explorer_smoothing_choice_changes_the_picture(tiny_colour_checkpoints, 
     grey = run_page(EXPLORER, tiny_colour_checkpoints, monkeypatch, model="tiny-dcgan", render="server", seed=3)
     automatic_grey = picture(grey)
     assert picture(smooth(grey, "nearest")) == automatic_grey != picture(smooth(grey, "bicubic"))
+    # a stored value no control offers (an older session's, say) falls back to automatic, without a traceback
+    grey.session_state["picture_smoothing"] = "lanczos"
+    grey.run()
+    assert_clean(grey)
+    assert grey.sidebar.radio(key=SMOOTHING_WIDGET).value == "auto" and picture(grey) == automatic_grey
+    smooth(grey, "bicubic")
     # the choice is the session's: another page opened in the same session keeps it
     grey.switch_page(COMPARE).run()
     assert_clean(grey)
@@ -147,14 +154,6 @@ def component_args(at) -> dict:
     found = [el for el in at.get("component_instance") if "live_canvas" in el.proto.component_name]
     assert len(found) == 1, "the browser does not draw the picture"
     return json.loads(found[0].proto.json_args)
-
-
-@pytest.fixture
-def fresh_exports(monkeypatch, tmp_path):
-    monkeypatch.setenv("GANSTUDIO_CACHE", str(tmp_path / "cache"))
-    live_canvas._prepare.clear()
-    yield
-    live_canvas._prepare.clear()
 
 
 def test_browser_canvas_gets_the_class_names_and_the_smoothing(tiny_colour_checkpoints, monkeypatch, fresh_exports):

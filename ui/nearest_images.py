@@ -11,6 +11,7 @@ from ganmodels import latent_directions, nearest
 from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import to_pil, upscale
 from ui import explorer_state
+from ui.common import picture_smoothing
 
 NEIGHBOURS = 5
 STATE = "lx_nearest"
@@ -26,10 +27,10 @@ def _data_root(model: LoadedModel) -> str | None:
     return model.card.dataset.get("root") or None
 
 
-def _row(neighbours: list[nearest.Neighbour], names: list[str], unit: str) -> None:
+def _row(neighbours: list[nearest.Neighbour], names: list[str], unit: str, smoothing: str) -> None:
     for col, n in zip(st.columns(len(neighbours)), neighbours):
         name = names[n.label] if n.label < len(names) else str(n.label)
-        col.image(upscale(to_pil(n.image), 112), caption=f"#{n.index} · {name} · {unit} {n.distance:.3f}", output_format="PNG")
+        col.image(upscale(to_pil(n.image), 112, smoothing), caption=f"#{n.index} · {name} · {unit} {n.distance:.3f}", output_format="PNG")
 
 
 def shown_picture(model: LoadedModel, directions: Callable[[int | None], torch.Tensor]) -> torch.Tensor:
@@ -84,11 +85,12 @@ def nearest_images_section(model: LoadedModel, directions: Callable[[int | None]
         st.info(result["error"])
         return
     names = list(card.dataset.get("classes") or [])
-    st.image(upscale(result["query"], 112), caption="The picture checked", output_format="PNG")
+    smoothing = picture_smoothing(card)
+    st.image(upscale(result["query"], 112, smoothing), caption="The picture checked", output_format="PNG")
     st.markdown("**Closest by the reference classifier's features** (distance between 128-number descriptions)")
-    _row(result["features"], names, "feature distance")
+    _row(result["features"], names, "feature distance", smoothing)
     st.markdown("**Closest in pixels** (root-mean-square difference, 0-1 scale)")
-    _row(result["pixels"], names, "pixel distance")
+    _row(result["pixels"], names, "pixel distance", smoothing)
     st.caption(f"Searched all {result['count']:,} training images in {result['ms']:.0f} ms.")
 
 

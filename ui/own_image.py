@@ -9,6 +9,7 @@ import torch
 from ganmodels import inversion
 from ganmodels.checkpoint import LoadedModel
 from ganmodels.images import ImageDecodeError, to_pil, upscale
+from ui.common import picture_smoothing
 
 CANVAS_SIDE = 280
 SHOWN_SIDE = 168  # target and reconstruction, side by side
@@ -91,15 +92,16 @@ def own_image_section(model: LoadedModel, explore_from: Callable[[torch.Tensor, 
         return
     found: inversion.Inversion = result["found"]
     target_col, found_col = st.columns(2)
+    smoothing = picture_smoothing(card)
     with target_col:
-        st.image(upscale(result["target"], SHOWN_SIDE), caption=f"Target: {result['source']} as the model sees it",
+        st.image(upscale(result["target"], SHOWN_SIDE, smoothing), caption=f"Target: {result['source']} as the model sees it",
                  width=SHOWN_SIDE, output_format="PNG")
     with found_col:
         label_note = ""
         if found.label is not None:
             names = list(card.dataset.get("classes") or [])
             label_note = f", class {names[found.label] if found.label < len(names) else found.label}"
-        st.image(upscale(to_pil(found.image[0]), SHOWN_SIDE), caption=f"Closest the model draws{label_note}",
+        st.image(upscale(to_pil(found.image[0]), SHOWN_SIDE, smoothing), caption=f"Closest the model draws{label_note}",
                  width=SHOWN_SIDE, output_format="PNG")
     st.metric("Distance", f"{found.distance:.3f}",
               help="Root-mean-square pixel difference on a 0-1 scale: 0 is identical, about 0.1 looks alike.")

@@ -64,8 +64,9 @@ def controls() -> None:
                   icon=":material/close_fullscreen:")
 
 
-def latent_walk(model, psi: float | None = None, label: int | None = None, start: int = 0) -> None:
-    """A big picture that walks slowly through the model's latent space and loops, one frame every FRAME_SECONDS."""
+def latent_walk(model, psi: float | None = None, label: int | None = None, start: int = 0, smoothing: str = "nearest") -> None:
+    """A big picture that walks slowly through the model's latent space and loops, one frame every FRAME_SECONDS;
+    enlarged the `smoothing` way (ganmodels.images.upscale)."""
     labels = None if label is None else [label]
 
     @st.fragment(run_every=FRAME_SECONDS)
@@ -73,14 +74,14 @@ def latent_walk(model, psi: float | None = None, label: int | None = None, start
         index = st.session_state.get("presenter_frame", 0)
         st.session_state["presenter_frame"] = index + 1
         latent, here, there = slide_pictures.walk_frame(model, index, psi, start)
-        image = upscale(to_pil(model.generate(latent, labels)[0]), PICTURE_SIDE)
+        image = upscale(to_pil(model.generate(latent, labels)[0]), PICTURE_SIDE, smoothing)
         st.image(image, caption=f"Walking through latent space: seed {here} → seed {there}", width=PICTURE_SIDE,
                  output_format="PNG")
 
     frame()
 
 
-def snapshot_loop(folder: Path, snaps: list[dict]) -> None:
+def snapshot_loop(folder: Path, snaps: list[dict], smoothing: str = "nearest") -> None:
     """The training snapshots' grids one after another, looping: how the model learned, without anyone at the keys."""
     shown = [s for s in snaps if s.get("grid") and (folder / str(s["grid"])).is_file()]
     if not shown:
@@ -92,7 +93,7 @@ def snapshot_loop(folder: Path, snaps: list[dict]) -> None:
         st.session_state["presenter_snapshot"] = index + 1
         snap = shown[index % len(shown)]
         with Image.open(folder / str(snap["grid"])) as img:
-            picture = upscale(img.convert("RGB"), PICTURE_SIDE)
+            picture = upscale(img.convert("RGB"), PICTURE_SIDE, smoothing)
         st.image(picture, caption=f"Training step {int(snap['step']):,} of {int(shown[-1]['step']):,}",
                  width=PICTURE_SIDE, output_format="PNG")
 
