@@ -193,7 +193,7 @@ def smoothing_control() -> None:
 
 
 def picture_smoothing(card=None) -> str:
-    """"nearest" or "bicubic" for this model's pictures: the user's choice, or the model's default
+    """How this model's pictures are enlarged, "nearest" or "bicubic": the user's choice, or the model's default
     (ganmodels.images.default_smoothing) when it is automatic."""
     chosen = st.session_state.get(SMOOTHING_KEY, "auto")
     if chosen in SMOOTHING:
