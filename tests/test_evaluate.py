@@ -322,7 +322,8 @@ def test_evaluate_translation(env):
 
 
 def test_translation_scales_script_prints_both_ways_above_the_training_size(env, capsys):
-    """scripts/translation_scales.py, behind the README's figures of the CycleGAN at several photo sides."""
+    """scripts/translation_scales.py, behind the CycleGAN figures at several photo sides
+    (docs/models/cyclegan-horse2zebra.md)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("translation_scales", REPO / "scripts" / "translation_scales.py")
