@@ -1,6 +1,7 @@
 """Bring your own image in a real browser: draw a digit with the mouse on the canvas, find its latent, see the
-reconstruction, explore from it; and upload a picture the same way. Skips, saying why, only when chromium or
-Playwright is unavailable or the shipped MNIST model is absent."""
+reconstruction, explore from it; and upload a picture the same way. "Is it copying?": the nearest training images
+of the explorer's picture on the MNIST and Fashion-MNIST models. Skips, saying why, only when chromium or
+Playwright is unavailable, or a shipped model or its training images are absent."""
 from __future__ import annotations
 
 import io
@@ -12,6 +13,7 @@ from PIL import Image, ImageDraw
 from bench._common import exception_on_page, page_url, upload_file, wait_app_idle
 from conftest import E2E_TIMEOUT_MS as TIMEOUT_MS
 from conftest import open_app_page
+from ganmodels.data import default_root
 from ganmodels.files import CARD_NAME
 from ui import navigation
 
@@ -102,3 +104,31 @@ def test_upload_a_digit_and_see_its_reconstruction(server, page):
     wait_app_idle(page, TIMEOUT_MS)
     assert exception_on_page(page) is None
     assert "z=" in page.url
+
+
+@pytest.mark.parametrize("model_id, dataset", [("dcgan-mnist", "mnist"), ("dcgan-fashion", "fashion-mnist")])
+def test_nearest_training_images_of_the_picture_on_screen(model_id, dataset, server, page):
+    if not (REPO / "checkpoints" / model_id / CARD_NAME).is_file():
+        pytest.skip(f"checkpoints/{model_id} is absent")
+    if not default_root(dataset).is_dir():
+        pytest.skip(f"the {dataset} training images are not at {default_root(dataset)}")
+    open_app_page(page, page_url(server.url, navigation.LATENT_EXPLORER, f"model={model_id}&seed=5"))
+    page.get_by_text("Is it copying?", exact=False).first.click()
+    page.get_by_role("button", name="Find the nearest training images").click()
+    # the first lookup on a machine describes all 60,000 training images once (about a minute on two cores)
+    page.get_by_text("Searched all 60,000 training images", exact=False).first.wait_for(timeout=2 * TIMEOUT_MS)
+    wait_app_idle(page, TIMEOUT_MS)
+    problem = exception_on_page(page)
+    assert problem is None, problem
+    main = page.locator('[data-testid="stMain"]')
+    assert main.get_by_text("The picture checked").count()
+    for unit in ("feature distance", "pixel distance"):
+        figures = main.locator('[data-testid="stImage"]', has_text=unit)
+        assert figures.count() == 5, unit
+        for i in range(5):  # each neighbour's picture has arrived, not only its caption
+            page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                                   arg=figures.nth(i).locator("img").element_handle())
+        distances = [float(figures.nth(i).inner_text().rsplit(" ", 1)[1]) for i in range(5)]
+        assert distances == sorted(distances) and distances[0] > 0, (unit, distances)
+        if unit == "pixel distance":
+            assert distances[-1] < 1, distances
