@@ -269,3 +269,15 @@ def examples_dcgan_file(path: Path, nz: int = 16, ngf: int = 8, nc: int = 1) -> 
             m.running_var.uniform_(0.5, 1.5)
     torch.save({f"main.{k}": v for k, v in net.state_dict().items()}, path)
     return path
+
+
+def start_run_from_form(at, family: str, dataset: str, root, name: str, steps: int = 4, snapshot_every: int = 2):
+    """Fill Training progress's new-run form (small architecture) and press its button: the launch both run tests use."""
+    at.selectbox(key="nr_family").set_value(family)
+    at.selectbox(key="nr_dataset").set_value(dataset)
+    at.text_input(key="nr_root").set_value(str(root))
+    at.number_input(key="nr_steps").set_value(steps)
+    at.number_input(key="nr_snap").set_value(snapshot_every)
+    at.checkbox(key="nr_small").check()
+    at.text_input(key="nr_name").set_value(name)
+    at.button[0].click().run()

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import app_page
+from conftest import app_page, start_run_from_form
 from ganmodels import runs
 from ganmodels.cards import read_card
 from ganmodels.data import CLASS_NAMES
@@ -247,14 +247,7 @@ def test_form_offers_cifar10_and_refuses_a_missing_folder(colour_runs, tmp_path)
 def test_a_cifar10_run_from_the_form_shows_colour_grids(colour_runs, tmp_path):
     data = make_cifar_folder(tmp_path / "cifar10")
     at = app_page(PROGRESS, TIMEOUT).run()
-    at.selectbox(key="nr_family").set_value("acgan")
-    at.selectbox(key="nr_dataset").set_value("cifar10")
-    at.text_input(key="nr_root").set_value(str(data))
-    at.number_input(key="nr_steps").set_value(4)
-    at.number_input(key="nr_snap").set_value(2)
-    at.checkbox(key="nr_small").check()
-    at.text_input(key="nr_name").set_value("colour-run")
-    at.button[0].click().run()
+    start_run_from_form(at, "acgan", "cifar10", data, "colour-run")
     assert_clean(at)
     assert any("Started 'colour-run'" in s.value for s in at.success), [e.value for e in at.error]
     assert wait_for(lambda: runs.live_status(colour_runs / "colour-run").get("status") == "finished"), \

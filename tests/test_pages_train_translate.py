@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from conftest import app_page
+from conftest import app_page, start_run_from_form
 
 from ganmodels import runs
 from ganmodels.cards import read_card
@@ -179,14 +179,7 @@ def test_smoothing_changes_the_curves(runs_dir):
 
 def test_start_a_run_from_the_form(runs_dir, tiny_mnist):
     at = page(PROGRESS)
-    at.selectbox(key="nr_family").set_value("dcgan")
-    at.selectbox(key="nr_dataset").set_value("mnist")
-    at.text_input(key="nr_root").set_value(str(tiny_mnist))
-    at.number_input(key="nr_steps").set_value(4)
-    at.number_input(key="nr_snap").set_value(2)
-    at.checkbox(key="nr_small").check()
-    at.text_input(key="nr_name").set_value("ui-run")
-    at.button[0].click().run()
+    start_run_from_form(at, "dcgan", "mnist", tiny_mnist, "ui-run")
     assert_clean(at)
     assert any("Started 'ui-run'" in s.value for s in at.success), [e.value for e in at.error]
     assert any("'ui-run' is starting" in i.value for i in at.info) or (runs_dir / "ui-run" / "card.json").is_file()
